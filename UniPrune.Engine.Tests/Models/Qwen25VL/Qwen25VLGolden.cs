@@ -1,0 +1,53 @@
+using UniPrune.Engine.Core;
+using UniPrune.Engine.Models.Qwen25VL;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace UniPrune.Engine.Tests.Models.Qwen25VL;
+
+/// <summary>The Qwen2.5-VL golden folder (tiny float32 checkpoint + reference tensors from transformers 4.50).</summary>
+internal sealed class Qwen25VLGolden : IDisposable
+{
+    public const double Atol = 1e-4, Rtol = 1e-4;
+
+    public string Folder { get; } = TestPaths.Golden("qwen2_5_vl");
+    public Qwen25VLConfig Config { get; }
+    public SafetensorsFile Inputs { get; }
+    public SafetensorsFile Outputs { get; }
+
+    public Qwen25VLGolden()
+    {
+        Config = Qwen25VLConfig.Load(Path.Combine(Folder, "config.json"));
+        Inputs = SafetensorsFile.Open(Path.Combine(Folder, "inputs.safetensors"));
+        Outputs = SafetensorsFile.Open(Path.Combine(Folder, "outputs.safetensors"));
+    }
+
+    public GridThw[] Grids()
+    {
+        using var g = Inputs.Read("image_grid_thw");
+        var v = g.data<long>().ToArray();
+        return Enumerable.Range(0, (int)g.shape[0]).Select(i => new GridThw((int)v[3 * i], (int)v[3 * i + 1], (int)v[3 * i + 2])).ToArray();
+    }
+
+    public void Dispose()
+    {
+        Inputs.Dispose();
+        Outputs.Dispose();
+    }
+
+    /// <summary>Asserts |a − e| ≤ atol + rtol·|e| everywhere; logs and returns the max abs difference.</summary>
+    public static double AssertClose(Tensor expected, Tensor actual, string name, ITestOutputHelper? log = null, double atol = Atol, double rtol = Rtol)
+    {
+        Assert.Equal(expected.shape, actual.shape);
+        using var e = expected.to_type(ScalarType.Float64);
+        using var a = actual.to_type(ScalarType.Float64);
+        using var diff = (a - e).abs();
+        using var bound = e.abs() * rtol + atol;
+        double maxAbs = diff.max().item<double>();
+        using var excess = diff - bound;
+        double worst = excess.max().item<double>();
+        log?.WriteLine($"{name}: max |diff| = {maxAbs:E2}");
+        Assert.True(worst <= 0, $"{name}: max |diff| {maxAbs:E3} exceeds atol {atol} + rtol {rtol}·|expected|");
+        return maxAbs;
+    }
+}
