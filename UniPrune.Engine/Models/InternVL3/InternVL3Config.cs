@@ -97,7 +97,8 @@ public sealed record InternVLLanguageConfig(
             RopeTheta: c.Double("rope_theta"),
             MaxPositionEmbeddings: c.Int("max_position_embeddings"),
             DynamicRopeFactor: ReadRopeScaling(c),
-            TieWordEmbeddings: c.Bool("tie_word_embeddings"));
+            // Qwen2Config's class default is false, and a diff-style dump (print(config)) leaves the default out.
+            TieWordEmbeddings: c.BoolOr("tie_word_embeddings", false));
     }
 
     // transformers accepts both spellings (`rope_type`, legacy `type`); InternVL3 ships {dynamic, factor 2}.
