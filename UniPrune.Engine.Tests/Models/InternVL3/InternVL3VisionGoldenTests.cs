@@ -1,4 +1,5 @@
 using UniPrune.Engine.Core;
+using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Models.InternVL3;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
@@ -37,6 +38,26 @@ public class InternVL3VisionGoldenTests(ITestOutputHelper log)
         using var selection = SafetensorsFile.Open(Path.Combine(dir, "selection", "selection_inputs.safetensors"));
         Close("vispruner_internvl_importance", InternVL3Model.PoolClsAttentionPerGroup(vit.ClsAttentionPerHead!),
             selection.Read("vispruner_internvl_importance"));
+    }
+
+    [Theory, MemberData(nameof(Folders))]
+    public void SplicingMatchesTheReferenceInputsEmbeds(string folder)
+    {
+        string dir = TestPaths.Golden(folder);
+        using var model = InternVL3Model.Load(dir, ScalarType.Float32, CPU);
+        using var inputs = SafetensorsFile.Open(Path.Combine(dir, "inputs.safetensors"));
+        using var outputs = SafetensorsFile.Open(Path.Combine(dir, "outputs.safetensors"));
+        using var scope = NewDisposeScope();
+        var ids = inputs.Read("input_ids").reshape(-1);
+        // 224×112 picture: 2 local tiles + thumbnail (golden README); <IMG_CONTEXT> is id 1024 in the tiny vocabulary.
+        var layout = model.LayoutOf(ids.data<long>().ToArray(), [new InternVLImageTiles(2, HasThumbnail: true)], imageContextId: 1024);
+        Assert.Equal(Enumerable.Range(16, 48).Select(i => (long)i), layout.SequenceIndices);
+        Assert.Equal(2, layout.Units.Count);
+        Assert.Equal(new VisualUnit(VisualUnitKind.LocalTiles, 0, 0, 32, 4, 4, 2), layout.Units[0]);
+        Assert.Equal(new VisualUnit(VisualUnitKind.Thumbnail, 0, 32, 16, 4, 4), layout.Units[1]);
+        var embeds = model.SpliceEmbeddings(ids, outputs.Read("image_embeds").reshape(-1, 64), layout);
+        Close("inputs_embeds", embeds, outputs.Read("inputs_embeds"));
+        Assert.Throws<ArgumentException>(() => model.LayoutOf(ids.data<long>().ToArray(), [new InternVLImageTiles(3, true)], 1024));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using UniPrune.Engine.Core;
+using UniPrune.Engine.Models.Abstractions;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -18,6 +19,15 @@ public sealed record InternVitOutput(Tensor SelectedFeatures, IReadOnlyList<Tens
         if (HiddenStates is not null) foreach (var h in HiddenStates) h.Dispose();
     }
 }
+
+/// <summary>How one image was tiled: local crops in row-major order, then the whole-image thumbnail when there is more than one crop.</summary>
+public sealed record InternVLImageTiles(int LocalTiles, bool HasThumbnail)
+{
+    public int Total => LocalTiles + (HasThumbnail ? 1 : 0);
+}
+
+/// <summary>Ids of InternVL's image tokens and turn end, read from the tokenizer (they are not in config.json).</summary>
+public sealed record InternVL3SpecialTokens(long ImageContext, long ImageStart, long ImageEnd, long EndOfTurn);
 
 /// <summary>
 /// InternVL3 (OpenGVLab remote code, <c>InternVLChatModel</c>): InternViT → pixel shuffle → mlp1 → Qwen2.
@@ -128,6 +138,54 @@ public sealed partial class InternVL3Model : IDisposable
         var perPatch = clsAttentionPerHead[.., .., 1..].mean([1]);            // (tiles, P): drop CLS→CLS, head mean
         return perPatch.reshape(tiles, side / 2, 2, side / 2, 2)              // (tile, i, row in group, j, col in group)
             .sum([2, 4]).reshape(-1).MoveToOuterDisposeScope();
+    }
+
+    // ----------------------------------------------------------------------------------------------------------
+    // Prompt splicing
+    // ----------------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Where the visual tokens sit: every <c>&lt;IMG_CONTEXT&gt;</c> row, tile-major, thumbnail last. Pruning units follow
+    /// methods.md §1.5: a single-tile image is one unit; otherwise the local tiles form one unit and the thumbnail another.
+    /// </summary>
+    public VisualLayout LayoutOf(IReadOnlyList<long> inputIds, IReadOnlyList<InternVLImageTiles> images, long imageContextId)
+    {
+        var rows = new List<long>();
+        for (int i = 0; i < inputIds.Count; i++) if (inputIds[i] == imageContextId) rows.Add(i);
+        int perTile = Config.ImageTokensPerTile, side = Config.TokenGrid;
+        int expected = images.Sum(im => im.Total) * perTile;
+        if (rows.Count != expected)
+            throw new ArgumentException($"the prompt has {rows.Count} <IMG_CONTEXT> tokens (id {imageContextId}) but {images.Count} image(s) with {images.Sum(im => im.Total)} tiles need {expected}");
+        var units = new List<VisualUnit>();
+        int offset = 0;
+        for (int image = 0; image < images.Count; image++)
+        {
+            var tiles = images[image];
+            if (tiles.Total == 1)
+                units.Add(new VisualUnit(VisualUnitKind.Image, image, offset, perTile, side, side));
+            else
+            {
+                if (tiles.LocalTiles > 0)
+                    units.Add(new VisualUnit(VisualUnitKind.LocalTiles, image, offset, perTile * tiles.LocalTiles, side, side, tiles.LocalTiles));
+                if (tiles.HasThumbnail)
+                    units.Add(new VisualUnit(VisualUnitKind.Thumbnail, image, offset + perTile * tiles.LocalTiles, perTile, side, side));
+            }
+            offset += perTile * tiles.Total;
+        }
+        return new VisualLayout(units, rows, inputIds.Count);
+    }
+
+    /// <summary>Token embeddings with the visual embeddings (N, d) written, in order, over the <c>&lt;IMG_CONTEXT&gt;</c> rows.</summary>
+    public Tensor SpliceEmbeddings(Tensor inputIds, Tensor visualEmbeddings, VisualLayout layout)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = inference_mode();
+        var embeddings = language_model.embed_tokens.index_select(0, inputIds.reshape(-1).to(Device)).clone();
+        if (visualEmbeddings.shape[0] != layout.Count)
+            throw new ArgumentException($"{visualEmbeddings.shape[0]} visual embeddings for {layout.Count} <IMG_CONTEXT> rows");
+        var rows = tensor(layout.SequenceIndices.ToArray(), ScalarType.Int64, Device);
+        embeddings.index_copy_(0, rows, visualEmbeddings.to(DType, Device));
+        return embeddings.MoveToOuterDisposeScope();
     }
 
     public void Dispose()
