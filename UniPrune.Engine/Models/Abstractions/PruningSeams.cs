@@ -16,6 +16,20 @@ public enum PositionPolicy
     Renumber,
 }
 
+/// <summary>Which kind of vision tower produced the evidence: methods pick their feature space from it (VisPruner measures
+/// similarity before the projector on CLIP, after it elsewhere; PruMerge needs CLIP's last-layer q/k).</summary>
+public enum VisionTowerKind
+{
+    /// <summary>Not stated by the model; methods that depend on the tower refuse to run.</summary>
+    Unspecified,
+    /// <summary>CLIP ViT with CLS, one visual token per patch (LLaVA-1.5).</summary>
+    ClipWithCls,
+    /// <summary>InternViT with CLS, tiles pixel-shuffled 2×2 into one token (InternVL3).</summary>
+    InternVitPixelShuffle,
+    /// <summary>Qwen2.5-VL windowed ViT without CLS, 2×2 merge units (Qwen2.5-VL).</summary>
+    QwenWindowedNoCls,
+}
+
 /// <summary>Evidence from the vision side for one prompt (all images, visual tokens in sequence order).</summary>
 public sealed class VisionEvidence
 {
@@ -33,6 +47,11 @@ public sealed class VisionEvidence
     public Tensor? LastLayerQueries { get; init; }
     public Tensor? LastLayerKeys { get; init; }
     public required VisualLayout Layout { get; init; }
+    /// <summary>The tower that produced this evidence (added for the pruning methods; default Unspecified).</summary>
+    public VisionTowerKind Tower { get; init; } = VisionTowerKind.Unspecified;
+    /// <summary>The model's projector: rows shaped like <see cref="FeaturesBeforeProjector"/> → LLM space (M, H). Merging methods that
+    /// merge before the projector (PruMerge on CLIP) need it; null when the model does not offer it.</summary>
+    public Func<Tensor, Tensor>? Project { get; init; }
 }
 
 /// <summary>What a pre-LLM method sees: vision evidence plus the prompt's text-token embeddings.</summary>
@@ -81,7 +100,17 @@ public sealed class LayerContext
 }
 
 /// <summary>An intra-LLM decision: which of the current visual tokens survive (indices into the current visual tokens, ascending).</summary>
-public sealed record LayerDecision(long[] KeptVisual, PositionPolicy Positions = PositionPolicy.KeepOriginal, Tensor? ReplacementHidden = null);
+/// <param name="AppendedVisual">Merged tokens (c, H) inserted right after the last kept visual token and counted as visual tokens of
+/// the new layout (SparseVLM's recycled clusters). Only used with <see cref="PositionPolicy.Renumber"/>. Null for none.</param>
+public sealed record LayerDecision(long[] KeptVisual, PositionPolicy Positions = PositionPolicy.KeepOriginal, Tensor? ReplacementHidden = null,
+    Tensor? AppendedVisual = null);
+
+/// <summary>
+/// Decode-stage KV-cache trimming, asked once after prefill (MustDrop's output-aware cache): for each listed layer, the rows of
+/// that layer's cached prompt to keep (indices into its current cache, ascending). Unlisted layers keep their cache.
+/// Decode positions are unchanged by a trim.
+/// </summary>
+public sealed record KvCacheTrim(IReadOnlyDictionary<int, long[]> KeptRowsByLayer);
 
 /// <summary>
 /// What a model calls while it runs a prompt. The pruning framework implements it from a method (or a two-stage
@@ -97,4 +126,8 @@ public interface IPruningHooks
 
     /// <summary>Called at the input of layer K when <see cref="ProbeBeforeLayer"/> returned a probe. Null keeps every token.</summary>
     LayerDecision? OnLayerInput(LayerContext context);
+
+    /// <summary>Called once after prefill, before the first decode step, with each layer's cached prompt length (added for
+    /// MustDrop's decode stage; default: no trim). The model index-selects each listed layer's K/V cache.</summary>
+    KvCacheTrim? AfterPrefill(IReadOnlyList<int> cachedRowsPerLayer) => null;
 }
