@@ -43,48 +43,57 @@ public static class PilResampler
         return needVertical ? ResampleVertical(intermediate, height, vertical) : intermediate;
     }
 
-    private static RgbImage ResampleHorizontal(RgbImage source, int outWidth, int firstRow, int rows, FixedPointWeights w)
+    private static unsafe RgbImage ResampleHorizontal(RgbImage source, int outWidth, int firstRow, int rows, FixedPointWeights w)
     {
         var output = new byte[outWidth * rows * 3];
         byte[] input = source.Pixels;
         int inStride = source.Width * 3;
         ParallelRows(rows, outWidth * rows, y =>
         {
-            int inRow = (y + firstRow) * inStride;
-            int outRow = y * outWidth * 3;
-            for (int x = 0; x < outWidth; x++)
+            fixed (byte* inBase = input, outBase = output)
+            fixed (int* coefficients = w.Coefficients)
             {
-                int start = w.Start[x], count = w.Count[x], k = x * w.KernelSize;
-                int r = 1 << (PrecisionBits - 1), g = r, b = r;
-                int p = inRow + start * 3;
-                for (int i = 0; i < count; i++, p += 3)
+                byte* inRow = inBase + (long)(y + firstRow) * inStride;
+                byte* outPixel = outBase + (long)y * outWidth * 3;
+                for (int x = 0; x < outWidth; x++, outPixel += 3)
                 {
-                    int c = w.Coefficients[k + i];
-                    r += input[p] * c; g += input[p + 1] * c; b += input[p + 2] * c;
+                    int count = w.Count[x];
+                    int* k = coefficients + x * w.KernelSize;
+                    byte* p = inRow + w.Start[x] * 3;
+                    int r = 1 << (PrecisionBits - 1), g = r, b = r;
+                    for (int i = 0; i < count; i++, p += 3)
+                    {
+                        int c = k[i];
+                        r += p[0] * c; g += p[1] * c; b += p[2] * c;
+                    }
+                    outPixel[0] = Clip8(r); outPixel[1] = Clip8(g); outPixel[2] = Clip8(b);
                 }
-                output[outRow + x * 3] = Clip8(r);
-                output[outRow + x * 3 + 1] = Clip8(g);
-                output[outRow + x * 3 + 2] = Clip8(b);
             }
         });
         return new RgbImage(outWidth, rows, output);
     }
 
-    private static RgbImage ResampleVertical(RgbImage source, int outHeight, FixedPointWeights w)
+    private static unsafe RgbImage ResampleVertical(RgbImage source, int outHeight, FixedPointWeights w)
     {
         int rowBytes = source.Width * 3;
         var output = new byte[rowBytes * outHeight];
         byte[] input = source.Pixels;
         ParallelRows(outHeight, source.Width * outHeight, y =>
         {
-            int start = w.Start[y], count = w.Count[y], k = y * w.KernelSize;
-            int outRow = y * rowBytes;
-            for (int i = 0; i < rowBytes; i++)
+            fixed (byte* inBase = input, outBase = output)
+            fixed (int* coefficients = w.Coefficients)
             {
-                int acc = 1 << (PrecisionBits - 1);
-                int p = start * rowBytes + i;
-                for (int j = 0; j < count; j++, p += rowBytes) acc += input[p] * w.Coefficients[k + j];
-                output[outRow + i] = Clip8(acc);
+                int count = w.Count[y];
+                int* k = coefficients + y * w.KernelSize;
+                byte* firstInput = inBase + (long)w.Start[y] * rowBytes;
+                byte* outRow = outBase + (long)y * rowBytes;
+                for (int i = 0; i < rowBytes; i++)
+                {
+                    int acc = 1 << (PrecisionBits - 1);
+                    byte* p = firstInput + i;
+                    for (int j = 0; j < count; j++, p += rowBytes) acc += *p * k[j];
+                    outRow[i] = Clip8(acc);
+                }
             }
         });
         return new RgbImage(source.Width, outHeight, output);
