@@ -1,0 +1,68 @@
+using System.Globalization;
+
+namespace UniPrune.Engine.Synthetic;
+
+/// <summary>Which half of the suite: the disjoint training split or the benchmark's test split.</summary>
+public enum SyntheticSplit { Train, Test }
+
+/// <summary>
+/// The embedded benchmark: a deterministic, seeded generator of VLMEvalKit-format tables for the paper's six
+/// capability dimensions, each shaped and scored like its real counterpart (the "_SYN" suffix marks the file).
+/// The same seed always yields byte-identical files; train and test use disjoint seeds.
+/// </summary>
+public static class SyntheticSuite
+{
+    public const string Suffix = "_SYN";
+
+    /// <summary>Real dataset name → generator. Sample count is per table (MME counts images: two rows each).</summary>
+    public static readonly IReadOnlyDictionary<string, Func<Random, int, SyntheticTable>> Generators =
+        new Dictionary<string, Func<Random, int, SyntheticTable>>
+        {
+            ["MME"] = MmeGenerator.Generate,
+            ["MMBench_DEV_EN"] = McqGenerators.MmBench,
+            ["SEEDBench2_Plus"] = McqGenerators.SeedBench2Plus,
+            ["ScienceQA_TEST"] = McqGenerators.ScienceQa,
+            ["OCRBench"] = VqaGenerators.OcrBench,
+            ["POPE"] = HallucinationGenerators.Pope,
+            ["HallusionBench"] = HallucinationGenerators.HallusionBench,
+            ["MathVista_MINI"] = VqaGenerators.MathVista,
+            ["MIA-Bench"] = VqaGenerators.MiaBench,
+        };
+
+    public static string FileNameOf(string realName) => realName + Suffix;
+
+    /// <summary>Seed of one table: fixed per dataset and split, so adding a dataset never changes another's samples.</summary>
+    public static int SeedOf(string realName, SyntheticSplit split)
+    {
+        uint h = 2166136261;
+        foreach (char c in realName + "/" + split) h = (h ^ c) * 16777619;
+        return (int)(h & 0x7fffffff);
+    }
+
+    public static SyntheticTable Generate(string realName, SyntheticSplit split, int samples)
+    {
+        if (!Generators.TryGetValue(realName, out var generate))
+            throw new ArgumentException($"no synthetic generator for '{realName}'; known: {string.Join(", ", Generators.Keys)}");
+        if (samples <= 0) throw new ArgumentOutOfRangeException(nameof(samples), $"sample count {samples} must be positive");
+        return generate(new Random(SeedOf(realName, split)), samples);
+    }
+
+    /// <summary>Writes every table of a split into <paramref name="folder"/> as {name}_SYN.tsv.</summary>
+    public static IReadOnlyList<string> WriteAll(string folder, SyntheticSplit split, int samplesPerTable)
+    {
+        Directory.CreateDirectory(folder);
+        var written = new List<string>();
+        foreach (var name in Generators.Keys)
+        {
+            var table = Generate(name, split, samplesPerTable);
+            string path = Path.Combine(folder, FileNameOf(name) + ".tsv");
+            table.WriteTsv(path);
+            written.Add(path);
+        }
+        return written;
+    }
+
+    internal static string Base64Png(Scene scene) => Convert.ToBase64String(scene.Render().EncodePng());
+
+    internal static string Int(long v) => v.ToString(CultureInfo.InvariantCulture);
+}
