@@ -95,6 +95,15 @@ public class ImageDecoderTests
     }
 
     [Fact]
+    public void Truncated_16bit_grayscale_png_is_refused()
+    {
+        var bytes = File.ReadAllBytes(ImagingFixtures.Path_("decode", "gray16_all_filters.png"));
+        var e = DecodeFails(bytes.AsSpan(0, bytes.Length - 20).ToArray(), "cut16.png");
+        Assert.Contains("truncated PNG", e.Message);
+        Assert.Contains("13x9", e.Message);
+    }
+
+    [Fact]
     public void Png_cut_inside_its_header_is_refused()
     {
         var bytes = File.ReadAllBytes(ImagingFixtures.Path_("resize", "s100x75.png"));

@@ -36,7 +36,11 @@ public sealed record ImageDecodeOptions
 /// Pillow it drops alpha without compositing for RGBA, LA and palette images); JPEG and every other format
 /// SkiaSharp reads go through SkiaSharp, whose libjpeg-turbo decode is bit-exact with Pillow's
 /// (StbImageSharp's JPEG differs by up to 3 levels). Skia decodes unpremultiplied, with no colour-space
-/// conversion, and EXIF orientation is ignored — as <c>Image.open</c> ignores it.
+/// conversion, and EXIF orientation is ignored — as <c>Image.open</c> ignores it. 16-bit grayscale PNG, which
+/// Pillow clamps rather than scales, has its own reader (<see cref="Gray16Png"/>). Checked bit for bit against Pillow
+/// 9.4 in Fixtures/imaging/decode (JPEG baseline/progressive/4:2:0/4:2:2/4:4:4/gray/CMYK/EXIF-rotated, PNG
+/// RGB/RGBA/LA/L/1-bit/palette 4- and 8-bit with tRNS/16-bit RGB and gray, BMP, lossless WebP, opaque GIF).
+/// Known difference: a GIF with a transparent palette index — Pillow gives that index's palette colour, Skia transparent black (RGB 0).
 /// </summary>
 public static class ImageDecoder
 {
@@ -74,6 +78,9 @@ public static class ImageDecoder
     {
         var (width, height) = ReadPngHeaderSize(bytes, source);
         CheckSize(width, height, source, options);
+        const int bitDepthOffset = 24, colorTypeOffset = 25, interlaceOffset = 28;
+        if (bytes.Length > interlaceOffset && bytes[bitDepthOffset] == 16 && bytes[colorTypeOffset] == 0)
+            return Gray16Png.Decode(bytes, width, height, interlaced: bytes[interlaceOffset] != 0, source);
         ImageResult decoded;
         try { decoded = ImageResult.FromMemory(bytes, ColorComponents.RedGreenBlue); }
         catch (Exception e) when (e is not OutOfMemoryException)

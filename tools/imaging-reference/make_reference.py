@@ -39,6 +39,39 @@ def synthetic(width, height, seed, channels=3):
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
+def png_with_filters(samples, color_type):
+    """A 16-bit PNG written by hand (Pillow cannot write 16-bit RGB), cycling rows through filter types 0..4."""
+    import struct
+    import zlib
+    height, width = samples.shape[:2]
+    bpp = 2 * (samples.shape[2] if samples.ndim == 3 else 1)
+    raw, previous = b"", bytes(width * bpp)
+    for y in range(height):
+        row = samples[y].tobytes()
+        kind = y % 5
+        out = bytearray()
+        for i, value in enumerate(row):
+            left = row[i - bpp] if i >= bpp else 0
+            up = previous[i]
+            up_left = previous[i - bpp] if i >= bpp else 0
+            if kind == 0: pred = 0
+            elif kind == 1: pred = left
+            elif kind == 2: pred = up
+            elif kind == 3: pred = (left + up) // 2
+            else:
+                p = left + up - up_left
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - up_left)
+                pred = left if pa <= pb and pa <= pc else up if pb <= pc else up_left
+            out.append((value - pred) & 0xFF)
+        raw += bytes([kind]) + bytes(out)
+        previous = row
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
 def save_png(path, array_or_image):
     im = array_or_image if isinstance(array_or_image, Image.Image) else Image.fromarray(array_or_image)
     im.save(path, format="PNG", optimize=False, compress_level=9)
@@ -105,6 +138,17 @@ def write_decode_cases(root):
     add("palette_trns.png", encoded(palette, "PNG", transparency=3))
     add("rgb.bmp", encoded(rgba.convert("RGB"), "BMP"))
     add("lossless.webp", encoded(rgba.convert("RGB"), "WEBP", lossless=True))
+    add("cmyk_q90.jpg", encoded(rgb.convert("CMYK"), "JPEG", quality=90))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation "rotate 90": Image.open ignores it, and so must we
+    add("exif_orientation6.jpg", encoded(rgb, "JPEG", quality=90, exif=exif.tobytes()))
+    add("opaque.gif", encoded(rgba.convert("RGB").quantize(colors=16), "GIF"))
+    add("bilevel.png", encoded(rgba.convert("L").point(lambda v: 255 if v > 100 else 0).convert("1"), "PNG"))
+    add("palette_4bit.png", encoded(rgba.convert("RGB").quantize(colors=16), "PNG", bits=4))
+    rng = np.random.RandomState(14)
+    # 16-bit grayscale: Pillow opens it as mode I and convert('RGB') clamps to 255; values straddle that edge.
+    add("gray16_all_filters.png", png_with_filters(rng.randint(0, 600, size=(9, 13)).astype(">u2"), color_type=0))
+    add("rgb16.png", png_with_filters(rng.randint(0, 65536, size=(9, 13, 3)).astype(">u2"), color_type=2))
     with open(os.path.join(root, "cases.json"), "w") as fh:
         json.dump({"pillow": Image.__version__, "cases": cases}, fh, indent=1)
 
