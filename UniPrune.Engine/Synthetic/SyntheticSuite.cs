@@ -66,3 +66,18 @@ public static class SyntheticSuite
 
     internal static string Int(long v) => v.ToString(CultureInfo.InvariantCulture);
 }
+
+/// <summary>The text the embedded models read and write: every non-image field of the training tables, for tokenizer training.</summary>
+public static class SyntheticCorpus
+{
+    private static readonly HashSet<string> NonText = ["index", "image", "image_path", "split", "precision"];
+
+    public static IEnumerable<string> Texts(SyntheticSplit split, int samplesPerTable, IEnumerable<string>? templateTexts = null)
+    {
+        foreach (var name in SyntheticSuite.Generators.Keys)
+            foreach (var row in SyntheticSuite.Generate(name, split, samplesPerTable).Rows)
+                foreach (var (column, value) in row)
+                    if (!NonText.Contains(column) && value.Length > 0) yield return value;
+        foreach (var t in templateTexts ?? []) yield return t;
+    }
+}
