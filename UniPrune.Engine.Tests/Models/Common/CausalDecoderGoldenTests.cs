@@ -103,6 +103,41 @@ public sealed class CausalDecoderGoldenTests(ITestOutputHelper log)
         GoldenAssert.Close(selection.Read("llm_layer1_attn_last_token_per_head"), probe.CapturedAttention!.squeeze(1), $"{family} layer-1 attention", log);
     }
 
+    private sealed class AppendAndTrimHooks(Tensor appended) : IPruningHooks
+    {
+        public int[]? CacheLengthsSeen;
+        public PreLlmDecision? OnVisualTokens(PreLlmContext context) => null;
+        public LayerProbe? ProbeBeforeLayer(int layerK, int numLayers) => layerK == 2 ? new LayerProbe([]) : null;
+        public LayerDecision? OnLayerInput(LayerContext context) =>
+            new([0, 1], PositionPolicy.Renumber, AppendedVisual: appended);
+        public KvCacheTrim? AfterPrefill(IReadOnlyList<int> cachedRowsPerLayer)
+        {
+            CacheLengthsSeen = cachedRowsPerLayer.ToArray();
+            return new KvCacheTrim(new Dictionary<int, long[]> { [0] = [0, 1, 2] });
+        }
+    }
+
+    [Fact]
+    public void Appended_visual_tokens_join_the_reduced_sequence_and_a_cache_trim_shortens_only_its_layer()
+    {
+        using var f = Open("llava");
+        using var embeds = f.Out("inputs_embeds");
+        using var appended = embeds.narrow(0, f.Layout.FirstSequenceIndex + 2, 3).clone();   // 3 stand-in merged tokens
+        var hooks = new AppendAndTrimHooks(appended);
+        using var trace = new DecoderTrace();
+        using var session = new DecoderSession(f.Model);
+        var output = session.Prefill(embeds, Arange(f.PromptLength), new IntraLlmPruning { Hooks = hooks, Layout = f.Layout, PromptEmbeddings = embeds }, trace: trace);
+        int reduced = f.PromptLength - f.Layout.Count + 2 + 3;
+        Assert.Equal(reduced, output.SequenceLength);
+        Assert.Equal(5, output.Layout!.Count);
+        Assert.Equal(reduced, session.NextPosition);   // renumbered: the reduced length
+        Assert.Equal([f.PromptLength, f.PromptLength, reduced, reduced], hooks.CacheLengthsSeen);
+        Assert.Equal(3, session.Cache.Length(0));
+        Assert.Equal(f.PromptLength, session.Cache.Length(1));
+        Assert.Equal(reduced, session.Cache.Length(2));
+        Assert.Equal(reduced, trace.LayerOutputs[2].shape[0]);
+    }
+
     public static TheoryData<string, string> PruningReferences()
     {
         var data = new TheoryData<string, string>();

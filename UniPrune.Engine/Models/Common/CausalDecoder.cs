@@ -209,10 +209,19 @@ public sealed class CausalLanguageModel : nn.Module<DecoderInput, DecoderOutput>
             hookMs += hookClock.Elapsed.TotalMilliseconds;
             if (decision is null) continue;
 
-            var plan = SequencePlan.Build(layout!, (int)length, decision.KeptVisual);
-            hidden = decision.ReplacementHidden is not null
-                ? PrepareReplacement(decision.ReplacementHidden, plan.Length)
-                : hidden.index_select(1, plan.GatherIndex(Device));
+            int appended = decision.AppendedVisual is null ? 0 : (int)decision.AppendedVisual.shape[0];
+            var plan = SequencePlan.Build(layout!, (int)length, decision.KeptVisual, appended);
+            if (decision.ReplacementHidden is not null)
+                hidden = PrepareReplacement(decision.ReplacementHidden, plan.Length);
+            else if (appended == 0)
+                hidden = hidden.index_select(1, plan.GatherIndex(Device));
+            else
+            {
+                // Merged tokens (SparseVLM's recycled clusters) follow the kept visual rows as extra visual tokens.
+                var keptRows = tensor(decision.KeptVisual.Select(v => layout!.SequenceIndexOf((int)v)).ToArray(), dtype: ScalarType.Int64, device: Device);
+                var visualRows = cat([hidden[0].index_select(0, keptRows), decision.AppendedVisual!.to(DType, Device)], 0);
+                hidden = plan.GatherRows(hidden[0], layout!, decision.KeptVisual, visualRows).unsqueeze(0);
+            }
             positions = plan.Positions(positions, decision.Positions);
             // Renumbered 1-D ids continue from the reduced length; gathered ids (and M-RoPE) keep the original next position.
             if (decision.Positions == PositionPolicy.Renumber && positions.shape[0] == 1) nextPosition = plan.Length;
@@ -277,7 +286,23 @@ public sealed class DecoderSession : IDisposable
         NextPosition = output.NextPosition;
         PromptLength = output.SequenceLength;
         PrefillOutput = output;
+        if (pruning is not null) TrimCache(pruning.Hooks);
         return output;
+    }
+
+    /// <summary>Decode-stage cache trimming asked by the hooks (MustDrop): rows of each listed layer's cache; positions unchanged.</summary>
+    private void TrimCache(IPruningHooks hooks)
+    {
+        var lengths = Enumerable.Range(0, Cache.Layers).Select(l => (int)Cache.Length(l)).ToArray();
+        var trim = hooks.AfterPrefill(lengths);
+        if (trim is null) return;
+        foreach (var (layer, rows) in trim.KeptRowsByLayer)
+        {
+            if (layer < 0 || layer >= Cache.Layers) throw new ArgumentException($"cache trim names layer {layer}; the model has {Cache.Layers}");
+            if (rows.Any(r => r < 0 || r >= lengths[layer])) throw new ArgumentException($"cache trim of layer {layer} names rows outside 0..{lengths[layer] - 1}");
+            using var index = tensor(rows, dtype: ScalarType.Int64);
+            Cache.Gather(layer, index);
+        }
     }
 
     /// <summary>Feeds one generated token at the next position; returns its logits (V) float32.</summary>
