@@ -48,7 +48,7 @@ public static class Selection
     {
         using var scope = NewDisposeScope();
         var f = x.to_type(ScalarType.Float32);
-        return (f / f.norm(1, keepdim: true)).MoveToOuterDisposeScope();
+        return (f / f.norm(dim: 1, keepdim: true)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Pairwise cosine similarity of the rows (n, n).</summary>
@@ -150,7 +150,7 @@ public static class ProbedAttention
         if (attention.dim() != 3 || attention.shape[1] != probed.Count || attention.shape[2] != context.Layout.SequenceLength)
             throw new InvalidOperationException($"{method}: attention has shape [{string.Join(", ", attention.shape)}], expected (heads, {probed.Count}, {context.Layout.SequenceLength})");
         var rows = attention.to_type(ScalarType.Float32).index_select(1, tensor(rowIndex));
-        var reduced = headMax ? rows.max(0).values : rows.mean([0]);
+        var reduced = headMax ? rows.max(dim: 0).values : rows.mean([0]);
         return reduced.index_select(1, tensor(context.Layout.SequenceIndices.ToArray())).MoveToOuterDisposeScope();
     }
 }

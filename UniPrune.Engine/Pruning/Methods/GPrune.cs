@@ -54,7 +54,7 @@ public sealed class GPrune : IPreLlmMethod
         var logits = (s / temperature).masked_fill(neighbour.logical_not(), float.NegativeInfinity);
         var transition = logits.softmax(1);
         var degree = (transition > 0).sum(1).to_type(ScalarType.Float32);
-        var information = f.norm(1).unsqueeze(0); // (1, n)
+        var information = f.norm(dim: 1).unsqueeze(0); // (1, n)
         for (int i = 0; i < iterations; i++) information = information.matmul(transition);
         return (information.squeeze(0) / degree).MoveToOuterDisposeScope();
     }

@@ -169,8 +169,8 @@ public sealed class MustDrop : IPreLlmMethod, IIntraLlmMethod
         using var scope = NewDisposeScope();
         int n = context.Layout.Count;
         var attention = ProbedAttention.ToVisual(context, context.TextAfterImage, Name); // (T, N)
-        var global = Selection.ToFloats(attention.sum(0));
-        var individual = Selection.ToFloats(attention.max(0).values);
+        var global = Selection.ToFloats(attention.sum(dim: 0));
+        var individual = Selection.ToFloats(attention.max(dim: 0).values);
         var isKey = Enumerable.Range(0, n).Select(v => _keyRows.Contains(state.OriginalRows[(int)context.Layout.SequenceIndices[v]])).ToArray();
         long[] kept;
         if (_exactBudget)

@@ -82,7 +82,7 @@ public sealed class PruMerge : IPreLlmMethod
         using var scope = NewDisposeScope();
         long c = queries.shape[1];
         var logits = queries[0].to_type(ScalarType.Float32).matmul(keys.to_type(ScalarType.Float32).t()) * Math.Pow(c, -0.5);
-        return logits.softmax(0).narrow(0, 1, keys.shape[0] - 1).MoveToOuterDisposeScope();
+        return logits.softmax(dim: 0).narrow(0, 1, keys.shape[0] - 1).MoveToOuterDisposeScope();
     }
 
     /// <summary>Kept indices in output order, the merged rows (kept + 1 extra, C), and the IQR statistics when adaptive.</summary>
@@ -140,7 +140,7 @@ public sealed class PruMerge : IPreLlmMethod
         var merged = f.index_select(0, keptIndex) + absorbed;
         var keptSet = new HashSet<long>(kept);
         var rest = tensor(Enumerable.Range(0, n).Select(i => (long)i).Where(i => !keptSet.Contains(i)).ToArray());
-        var extra = (f.index_select(0, rest) * a.index_select(0, rest).unsqueeze(1)).sum(0, keepdim: true);
+        var extra = (f.index_select(0, rest) * a.index_select(0, rest).unsqueeze(1)).sum(dim: 0, keepdim: true);
         return new Result(kept, cat([merged, extra], 0).MoveToOuterDisposeScope(), ratio, q1, q3);
     }
 

@@ -142,7 +142,7 @@ public static class DpcKnn
         var maxDistance = distance.max();
         var delta = where(denser, distance, maxDistance).min(1).values;
         var centers = delta.mul(density).topk(clusters).indexes;
-        var assign = distance.index_select(0, centers).argmin(0);               // nearest centre of every token
+        var assign = distance.index_select(0, centers).argmin(dim: 0);            // nearest centre of every token
         assign.index_put_(arange(clusters, dtype: ScalarType.Int64), new[] { centers });   // centres belong to themselves
         var sums = zeros(clusters, f.shape[1]).index_add_(0, assign, f, 1);
         var counts = zeros(clusters).index_add_(0, assign, ones(m), 1).unsqueeze(1);
