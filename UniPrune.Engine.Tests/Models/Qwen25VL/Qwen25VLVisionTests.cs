@@ -47,7 +47,7 @@ public class Qwen25VLVisionTests(ITestOutputHelper log)
     {
         using var golden = new Qwen25VLGolden();
         using var checkpoint = Checkpoint.Open(golden.Folder);
-        using var tower = new Qwen25VisionTower(golden.Config.Vision);
+        using var tower = new Qwen25VisionTower(golden.Config.Vision, UniPrune.Engine.Models.Common.ParameterFactory.Cpu());
         Qwen25VLCheckpointKeys.Load(tower, "visual.", checkpoint, Qwen25VLCheckpointKeys.Index(checkpoint));
 
         using var pixels = golden.Inputs.Read("pixel_values");
@@ -78,7 +78,7 @@ public class Qwen25VLVisionTests(ITestOutputHelper log)
     public void ImportanceIsOnlyComputedWhenAsked()
     {
         using var golden = new Qwen25VLGolden();
-        using var tower = new Qwen25VisionTower(golden.Config.Vision);
+        using var tower = new Qwen25VisionTower(golden.Config.Vision, UniPrune.Engine.Models.Common.ParameterFactory.Cpu());
         using var pixels = golden.Inputs.Read("pixel_values");
         using var _ = no_grad();
         using var output = tower.Forward(pixels, golden.Grids());
@@ -90,7 +90,7 @@ public class Qwen25VLVisionTests(ITestOutputHelper log)
     public void WrongPixelShapeNamesTheExpectedShape()
     {
         using var golden = new Qwen25VLGolden();
-        using var tower = new Qwen25VisionTower(golden.Config.Vision);
+        using var tower = new Qwen25VisionTower(golden.Config.Vision, UniPrune.Engine.Models.Common.ParameterFactory.Cpu());
         using var pixels = zeros(10, 1176);
         var e = Assert.Throws<ArgumentException>(() => tower.Forward(pixels, golden.Grids()));
         Assert.Contains("expected [192, 1176]", e.Message);

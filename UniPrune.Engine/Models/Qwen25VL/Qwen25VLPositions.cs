@@ -1,5 +1,3 @@
-using static TorchSharp.torch;
-
 namespace UniPrune.Engine.Models.Qwen25VL;
 
 /// <summary>
@@ -66,33 +64,5 @@ public sealed record MropePositions(long[][] Rows, long RopeDelta)
         if (image != imageGrids.Count)
             throw new ArgumentException($"{imageGrids.Count} image grids given but input_ids hold {image} placeholder runs");
         return new MropePositions(rows, next - length);
-    }
-
-    /// <summary>
-    /// cos/sin tables (L, head_dim) for 3-row positions (models.md §2.6): inv_freq_j = θ^(−2j/head_dim); frequency
-    /// slot j takes its angle from stream t, h or w by <paramref name="mropeSection"/> ([16,24,24]: slots 0–15 t,
-    /// 16–39 h, 40–63 w); the half table is duplicated (rotate-half). Computed in float32, then cast to
-    /// <paramref name="dtype"/> before the rotation, as the reference does.
-    /// </summary>
-    public static (Tensor Cos, Tensor Sin) RotaryTables(long[][] rows, int headDim, double theta, IReadOnlyList<int> mropeSection,
-        ScalarType dtype, Device? device = null)
-    {
-        if (rows.Length != 3) throw new ArgumentException($"M-RoPE needs 3 position rows, got {rows.Length}");
-        if (mropeSection.Sum() * 2 != headDim) throw new ArgumentException($"mrope_section sums to {mropeSection.Sum()}, expected head_dim/2 = {headDim / 2}");
-        using var scope = NewDisposeScope();
-        var invFreq = 1.0f / pow((float)theta, arange(0, headDim, 2, dtype: ScalarType.Int64).to_type(ScalarType.Float32) / headDim);
-        var positions = tensor(rows.SelectMany(r => r).ToArray(), [3, rows[0].Length]).to_type(ScalarType.Float32);
-        var freqs = positions.unsqueeze(-1) * invFreq;                       // (3, L, head_dim/2)
-        var pieces = new List<Tensor>();
-        int slot = 0;
-        for (int stream = 0; stream < 3; stream++)
-        {
-            pieces.Add(freqs[stream].narrow(-1, slot, mropeSection[stream]));
-            slot += mropeSection[stream];
-        }
-        var half = cat(pieces, -1);
-        var emb = cat([half, half], -1);
-        var target = device ?? CPU;
-        return (emb.cos().to(dtype, target).MoveToOuterDisposeScope(), emb.sin().to(dtype, target).MoveToOuterDisposeScope());
     }
 }

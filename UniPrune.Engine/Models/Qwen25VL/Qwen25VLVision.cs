@@ -1,7 +1,7 @@
 using TorchSharp;
-using TorchSharp.Modules;
+using UniPrune.Engine.Models.Common;
 using static TorchSharp.torch;
-using static TorchSharp.torch.nn;
+using Parameter = TorchSharp.Modules.Parameter;
 
 namespace UniPrune.Engine.Models.Qwen25VL;
 
@@ -64,60 +64,49 @@ public sealed class VisionTrace : IDisposable
 }
 
 /// <summary>Conv3d with kernel = stride = (T, P, P) and no bias, applied as one matmul on pre-flattened patch rows.</summary>
-internal sealed class Qwen25VisionPatchEmbed : Module
+internal sealed class Qwen25VisionPatchEmbed : nn.Module
 {
-    private readonly Conv3d proj;
+    private readonly Conv3dWeight proj;
 
-    public Qwen25VisionPatchEmbed(Qwen25VLVisionConfig c, Device? device, ScalarType dtype) : base(nameof(Qwen25VisionPatchEmbed))
+    public Qwen25VisionPatchEmbed(Qwen25VLVisionConfig c, ParameterFactory factory) : base(nameof(Qwen25VisionPatchEmbed))
     {
-        proj = Conv3d(c.InChannels, c.HiddenSize, (c.TemporalPatchSize, c.PatchSize, c.PatchSize),
-            stride: (c.TemporalPatchSize, c.PatchSize, c.PatchSize), bias: false, device: device, dtype: dtype);
+        proj = new Conv3dWeight(factory.Create(c.HiddenSize, c.InChannels, c.TemporalPatchSize, c.PatchSize, c.PatchSize));
         RegisterComponents();
     }
 
     /// <summary>(patches, C·T·P·P) → (patches, hidden). Each row is laid out [channel][temporal][y][x], the kernel's own order.</summary>
     public Tensor Forward(Tensor patchRows)
     {
-        var w = proj.weight!;
+        var w = proj.Weight;
         using var flat = w.reshape(w.shape[0], -1);
-        return patchRows.to_type(w.dtype).matmul(flat.t());
+        return patchRows.to(w.dtype, w.device).matmul(flat.t());
+    }
+
+    /// <summary>Holds the checkpoint's <c>proj.weight</c> [hidden, C, T, P, P]; never run as a convolution.</summary>
+    private sealed class Conv3dWeight : nn.Module
+    {
+        private readonly Parameter weight;
+        public Tensor Weight => weight;
+
+        public Conv3dWeight(Parameter weight) : base(nameof(Conv3dWeight))
+        {
+            this.weight = weight;
+            RegisterComponents();
+        }
     }
 }
 
-/// <summary>Qwen/LLaMA RMSNorm: mean of squares in float32, rsqrt, cast back, then scale.</summary>
-internal sealed class Qwen25VisionRmsNorm : Module
-{
-    private readonly Parameter weight;
-    private readonly double _eps;
-
-    public Qwen25VisionRmsNorm(int size, double eps, Device? device, ScalarType dtype) : base(nameof(Qwen25VisionRmsNorm))
-    {
-        weight = new Parameter(ones(size, dtype: dtype, device: device), requires_grad: false);
-        _eps = eps;
-        RegisterComponents();
-    }
-
-    public Tensor Forward(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        var x32 = x.to_type(ScalarType.Float32);
-        var variance = x32.pow(2).mean([-1], keepdim: true);
-        var normed = (x32 * torch.rsqrt(variance + _eps)).to_type(x.dtype);
-        return (weight * normed).MoveToOuterDisposeScope();
-    }
-}
-
-internal sealed class Qwen25VisionAttention : Module
+internal sealed class Qwen25VisionAttention : nn.Module
 {
     private readonly Linear qkv;
     private readonly Linear proj;
     private readonly int _heads;
     private readonly int _headDim;
 
-    public Qwen25VisionAttention(Qwen25VLVisionConfig c, Device? device, ScalarType dtype) : base(nameof(Qwen25VisionAttention))
+    public Qwen25VisionAttention(Qwen25VLVisionConfig c, ParameterFactory factory) : base(nameof(Qwen25VisionAttention))
     {
-        qkv = Linear(c.HiddenSize, 3 * c.HiddenSize, hasBias: true, device: device, dtype: dtype);
-        proj = Linear(c.HiddenSize, c.HiddenSize, hasBias: true, device: device, dtype: dtype);
+        qkv = new Linear(c.HiddenSize, 3L * c.HiddenSize, hasBias: true, factory);
+        proj = new Linear(c.HiddenSize, c.HiddenSize, hasBias: true, factory);
         _heads = c.NumHeads;
         _headDim = c.HeadDim;
         RegisterComponents();
@@ -141,7 +130,7 @@ internal sealed class Qwen25VisionAttention : Module
         {
             // A run of equal-length spans is one batched SDPA: (spans, heads, length, head_dim).
             Tensor Batch(Tensor t) => t.narrow(0, start, (long)count * length).reshape(count, length, _heads, _headDim).permute(0, 2, 1, 3);
-            var o = functional.scaled_dot_product_attention(Batch(q), Batch(k), Batch(v));
+            var o = nn.functional.scaled_dot_product_attention(Batch(q), Batch(k), Batch(v));
             outputs.Add(o.permute(0, 2, 1, 3).reshape((long)count * length, _heads * _headDim));
         }
         // Detached: the caller (the tower) owns it across the block's own scope.
@@ -158,15 +147,9 @@ internal sealed class Qwen25VisionAttention : Module
         Tensor Rotate(Tensor t)
         {
             var t32 = t.to_type(ScalarType.Float32);
-            return (t32 * c + RotateHalf(t32) * sn).to_type(t.dtype);
+            return (t32 * c + Rotary.RotateHalf(t32) * sn).to_type(t.dtype);
         }
         return (Rotate(q), Rotate(k));
-    }
-
-    internal static Tensor RotateHalf(Tensor x)
-    {
-        long half = x.shape[^1] / 2;
-        return cat([-x.narrow(-1, half, half), x.narrow(-1, 0, half)], -1);
     }
 
     /// <summary>Column sums of the head-mean softmax probabilities within each span, computed in query chunks (never all heads × S² at once).</summary>
@@ -184,7 +167,7 @@ internal sealed class Qwen25VisionAttention : Module
             {
                 long n = Math.Min(QueryChunk, len - qs);
                 var queries = q.narrow(0, start + qs, n).permute(1, 0, 2).to_type(ScalarType.Float32); // (H, n, hd)
-                var probs = functional.softmax(queries.matmul(keys) * scale, -1);                      // (H, n, len)
+                var probs = nn.functional.softmax(queries.matmul(keys) * scale, -1);                      // (H, n, len)
                 total.add_(probs.sum([0, 1]));
             }
             perSpan.Add(total / _heads);
@@ -207,98 +190,94 @@ internal sealed class Qwen25VisionAttention : Module
     }
 }
 
-internal sealed class Qwen25VisionMlp : Module
+/// <summary>Pre-norm block: x + attn(RMSNorm₁ x), then + SwiGLU(RMSNorm₂ x) with biases (the LLM's MLP has none).</summary>
+internal sealed class Qwen25VisionBlock : nn.Module
 {
-    private readonly Linear gate_proj;
-    private readonly Linear up_proj;
-    private readonly Linear down_proj;
-
-    public Qwen25VisionMlp(Qwen25VLVisionConfig c, Device? device, ScalarType dtype) : base(nameof(Qwen25VisionMlp))
-    {
-        gate_proj = Linear(c.HiddenSize, c.IntermediateSize, hasBias: true, device: device, dtype: dtype);
-        up_proj = Linear(c.HiddenSize, c.IntermediateSize, hasBias: true, device: device, dtype: dtype);
-        down_proj = Linear(c.IntermediateSize, c.HiddenSize, hasBias: true, device: device, dtype: dtype);
-        RegisterComponents();
-    }
-
-    public Tensor Forward(Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        return down_proj.forward(functional.silu(gate_proj.forward(x)) * up_proj.forward(x)).MoveToOuterDisposeScope();
-    }
-}
-
-internal sealed class Qwen25VisionBlock : Module
-{
-    private readonly Qwen25VisionRmsNorm norm1;
-    private readonly Qwen25VisionRmsNorm norm2;
+    private readonly RmsNorm norm1;
+    private readonly RmsNorm norm2;
     private readonly Qwen25VisionAttention attn;
-    private readonly Qwen25VisionMlp mlp;
+    private readonly GatedMlp mlp;
 
-    public Qwen25VisionBlock(Qwen25VLVisionConfig c, Device? device, ScalarType dtype) : base(nameof(Qwen25VisionBlock))
+    public Qwen25VisionBlock(Qwen25VLVisionConfig c, ParameterFactory factory) : base(nameof(Qwen25VisionBlock))
     {
-        norm1 = new Qwen25VisionRmsNorm(c.HiddenSize, 1e-6, device, dtype);
-        norm2 = new Qwen25VisionRmsNorm(c.HiddenSize, 1e-6, device, dtype);
-        attn = new Qwen25VisionAttention(c, device, dtype);
-        mlp = new Qwen25VisionMlp(c, device, dtype);
+        norm1 = new RmsNorm(c.HiddenSize, Qwen25VisionTower.NormEps, factory);
+        norm2 = new RmsNorm(c.HiddenSize, Qwen25VisionTower.NormEps, factory);
+        attn = new Qwen25VisionAttention(c, factory);
+        mlp = new GatedMlp(c.HiddenSize, c.IntermediateSize, Activation.Silu, hasBias: true, factory);
         RegisterComponents();
     }
 
     public Tensor Forward(Tensor x, int[] cuSeqlens, Tensor cos, Tensor sin, Action<Tensor>? received)
     {
         using var scope = NewDisposeScope();
-        var h = x + attn.Forward(norm1.Forward(x), cuSeqlens, cos, sin, received);
-        return (h + mlp.Forward(norm2.Forward(h))).MoveToOuterDisposeScope();
+        var h = x + attn.Forward(norm1.forward(x), cuSeqlens, cos, sin, received);
+        return (h + mlp.forward(norm2.forward(h))).MoveToOuterDisposeScope();
     }
 }
 
 /// <summary>RMSNorm per patch, concatenate each 2×2 merge unit (TL, TR, BL, BR), then Linear → exact GELU → Linear.</summary>
-internal sealed class Qwen25VisionPatchMerger : Module
+internal sealed class Qwen25VisionPatchMerger : nn.Module
 {
-    private readonly Qwen25VisionRmsNorm ln_q;
-    private readonly Sequential mlp;
+    private readonly RmsNorm ln_q;
+    // Checkpoint names mlp.0 (Linear) and mlp.2 (Linear); index 1 is the parameter-free exact GELU.
+    private readonly TorchSharp.Modules.Sequential mlp;
     private readonly int _unitWidth;
 
-    public Qwen25VisionPatchMerger(Qwen25VLVisionConfig c, Device? device, ScalarType dtype) : base(nameof(Qwen25VisionPatchMerger))
+    public Qwen25VisionPatchMerger(Qwen25VLVisionConfig c, ParameterFactory factory) : base(nameof(Qwen25VisionPatchMerger))
     {
         _unitWidth = c.HiddenSize * c.MergeUnit;
-        ln_q = new Qwen25VisionRmsNorm(c.HiddenSize, 1e-6, device, dtype);
-        mlp = Sequential(
-            ("0", Linear(_unitWidth, _unitWidth, hasBias: true, device: device, dtype: dtype)),
-            ("1", GELU()),
-            ("2", Linear(_unitWidth, c.OutHiddenSize, hasBias: true, device: device, dtype: dtype)));
+        ln_q = new RmsNorm(c.HiddenSize, Qwen25VisionTower.NormEps, factory);
+        mlp = nn.Sequential(
+            ("0", new Linear(_unitWidth, _unitWidth, hasBias: true, factory)),
+            ("1", nn.GELU()),
+            ("2", new Linear(_unitWidth, c.OutHiddenSize, hasBias: true, factory)));
         RegisterComponents();
     }
 
+    /// <summary>Patch rows (P, C), each merge unit's 4 rows consecutive → (P/4, out_hidden).</summary>
     public Tensor Forward(Tensor patches)
     {
         using var scope = NewDisposeScope();
-        return mlp.forward(ln_q.Forward(patches).reshape(-1, _unitWidth)).MoveToOuterDisposeScope();
+        return mlp.forward(ln_q.forward(patches).reshape(-1, _unitWidth)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Merge units already concatenated (M, 4·C) → (M, out_hidden): the same map, for methods that merge before it.</summary>
+    public Tensor ForwardUnits(Tensor units)
+    {
+        using var scope = NewDisposeScope();
+        return Forward(units.reshape(-1, units.shape[^1] / 4)).MoveToOuterDisposeScope();
     }
 }
 
 /// <summary>The whole vision tower ("visual." in the checkpoint).</summary>
-public sealed class Qwen25VisionTower : Module
+public sealed class Qwen25VisionTower : nn.Module
 {
+    /// <summary>Every RMSNorm in the tower (blocks and ln_q) uses 1e-6, hard-coded in the reference.</summary>
+    public const double NormEps = 1e-6;
+
     private readonly Qwen25VisionPatchEmbed patch_embed;
-    private readonly ModuleList<Qwen25VisionBlock> blocks;
+    private readonly TorchSharp.Modules.ModuleList<Qwen25VisionBlock> blocks;
     private readonly Qwen25VisionPatchMerger merger;
     private readonly Qwen25VLVisionConfig _config;
     private readonly HashSet<int> _fullAttention;
 
     public Qwen25VLVisionConfig Config => _config;
 
-    public Qwen25VisionTower(Qwen25VLVisionConfig config, Device? device = null, ScalarType dtype = ScalarType.Float32) : base(nameof(Qwen25VisionTower))
+    /// <summary>Parameters start uninitialised (or on the meta device): fill them from a checkpoint.</summary>
+    public Qwen25VisionTower(Qwen25VLVisionConfig config, ParameterFactory factory) : base(nameof(Qwen25VisionTower))
     {
         _config = config;
         _fullAttention = [.. config.FullAttentionBlockIndexes];
-        patch_embed = new Qwen25VisionPatchEmbed(config, device, dtype);
-        blocks = new ModuleList<Qwen25VisionBlock>(Enumerable.Range(0, config.Depth).Select(_ => new Qwen25VisionBlock(config, device, dtype)).ToArray());
-        merger = new Qwen25VisionPatchMerger(config, device, dtype);
+        patch_embed = new Qwen25VisionPatchEmbed(config, factory);
+        blocks = new TorchSharp.Modules.ModuleList<Qwen25VisionBlock>(Enumerable.Range(0, config.Depth).Select(_ => new Qwen25VisionBlock(config, factory)).ToArray());
+        merger = new Qwen25VisionPatchMerger(config, factory);
         RegisterComponents();
     }
 
     /// <summary>The block whose attention feeds the CLS-free importance (methods.md §1.3 (b)): the last full-attention block.</summary>
+    /// <summary>Merge units (M, 4·C) → LLM space (M, out_hidden) (VisionEvidence.Project).</summary>
+    public Tensor ProjectUnits(Tensor units) => merger.ForwardUnits(units);
+
     public int ImportanceBlock => _config.FullAttentionBlockIndexes.Count > 0 ? _config.FullAttentionBlockIndexes.Max() : _config.Depth - 1;
 
     /// <summary>
