@@ -26,6 +26,44 @@ public class PilResamplerTests
         ImagingFixtures.AssertIdentical(ImagingFixtures.Load("resize", expectedFile), actual, expectedFile);
     }
 
+    public static IEnumerable<object[]> HashedCases() =>
+        ImagingFixtures.Json("resize", "hashed_cases.json").GetProperty("cases").EnumerateArray()
+            .Select(c => new object[] {
+                c.GetProperty("width").GetInt32(), c.GetProperty("height").GetInt32(), c.GetProperty("seed").GetInt32(),
+                c.GetProperty("filter").GetString()!, c.GetProperty("target_width").GetInt32(),
+                c.GetProperty("target_height").GetInt32(), c.GetProperty("sha256").GetString()! });
+
+    /// <summary>
+    /// Real-size resizes (3000×2000 → 336, Qwen's 1148×840, InternVL's 448·k grids, 13× downscales) of integer-hash
+    /// noise that make_reference.py builds identically; the fixture stores only the SHA-256 of Pillow's output bytes.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(HashedCases))]
+    public void Large_resize_equals_pillow_by_hash(int width, int height, int seed, string filter, int targetWidth, int targetHeight, string sha256)
+    {
+        var source = HashedNoise(width, height, seed);
+        var f = filter switch { "bicubic" => PilFilter.Bicubic, "bilinear" => PilFilter.Bilinear, "lanczos" => PilFilter.Lanczos,
+            _ => throw new InvalidDataException($"hashed_cases.json: unknown filter {filter}") };
+        var actual = PilResampler.Resize(source, targetWidth, targetHeight, f);
+        string hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(actual.Pixels)).ToLowerInvariant();
+        Assert.True(hash == sha256, $"{width}x{height} -> {targetWidth}x{targetHeight} {filter}: output differs from Pillow's (hash {hash})");
+    }
+
+    /// <summary>The same integer-hash noise as make_reference.py's hashed_noise.</summary>
+    private static RgbImage HashedNoise(int width, int height, int seed)
+    {
+        var px = new byte[width * height * 3];
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+                for (int c = 0; c < 3; c++)
+                {
+                    ulong h = ((ulong)x * 73856093UL) ^ ((ulong)y * 19349663UL) ^ (ulong)(c * 83492791L) ^ ((ulong)seed * 2654435761UL);
+                    h &= 0xFFFFFFFFUL;
+                    px[(y * width + x) * 3 + c] = (byte)((h >> 13) & 255);
+                }
+        return new RgbImage(width, height, px);
+    }
+
     [Fact]
     public void Same_size_resize_is_an_untouched_copy()
     {

@@ -106,6 +106,35 @@ def write_resize_cases(root):
         json.dump({"pillow": Image.__version__, "cases": cases}, fh, indent=1)
 
 
+def hashed_noise(width, height, seed):
+    """Integer-hash noise that the C# test rebuilds exactly; pure noise is the harshest case for rounding and clipping."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.uint64)
+    planes = []
+    for c in range(3):
+        h = (x * np.uint64(73856093)) ^ (y * np.uint64(19349663)) ^ np.uint64(c * 83492791) ^ np.uint64(seed * 2654435761)
+        h &= np.uint64(0xFFFFFFFF)
+        planes.append(((h >> np.uint64(13)) & np.uint64(255)).astype(np.uint8))
+    return np.stack(planes, axis=-1)
+
+
+def write_hashed_resize_cases(root):
+    """Large resizes stored as SHA-256 of Pillow's output bytes (HWC RGB), so the fixture stays tiny."""
+    import hashlib
+    cases = []
+    for (w, h, seed, tw, th, fname) in [
+            (3000, 2000, 1, 336, 224, "bicubic"), (2000, 3000, 2, 896, 1344, "bicubic"),
+            (1600, 1200, 3, 1148, 840, "bicubic"), (1000, 750, 4, 336, 336, "bicubic"),
+            (1000, 1000, 5, 980, 980, "bicubic"), (640, 480, 6, 1344, 896, "bicubic"),
+            (4000, 300, 7, 1344, 112, "bicubic"), (333, 4001, 8, 28, 336, "bicubic"),
+            (1600, 1200, 9, 1148, 840, "bilinear"), (999, 777, 10, 448, 448, "lanczos")]:
+        filt = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "lanczos": Image.LANCZOS}[fname]
+        out = np.asarray(Image.fromarray(hashed_noise(w, h, seed)).resize((tw, th), filt))
+        cases.append({"width": w, "height": h, "seed": seed, "filter": fname, "target_width": tw, "target_height": th,
+                      "sha256": hashlib.sha256(out.tobytes()).hexdigest()})
+    with open(os.path.join(root, "hashed_cases.json"), "w") as fh:
+        json.dump({"pillow": Image.__version__, "cases": cases}, fh, indent=1)
+
+
 def write_decode_cases(root):
     os.makedirs(root, exist_ok=True)
     cases = []
@@ -272,6 +301,7 @@ def write_pipeline_cases(root):
 
 if __name__ == "__main__":
     write_resize_cases(os.path.join(OUT, "resize"))
+    write_hashed_resize_cases(os.path.join(OUT, "resize"))
     write_decode_cases(os.path.join(OUT, "decode"))
     write_decision_cases(OUT)
     write_pipeline_cases(os.path.join(OUT, "pipelines"))
