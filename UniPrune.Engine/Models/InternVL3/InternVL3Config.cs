@@ -75,6 +75,11 @@ public sealed record InternVLLanguageConfig(
 {
     public int HeadDim => HiddenSize / NumAttentionHeads;
 
+    /// <summary>The shared decoder's view: Qwen2 has q/k/v biases, no o bias, SiLU-gated MLP.</summary>
+    public Common.DecoderConfig ToDecoderConfig() => new(
+        HiddenSize, IntermediateSize, NumHiddenLayers, NumAttentionHeads, NumKeyValueHeads, HeadDim, VocabSize,
+        RmsNormEps, RopeTheta, AttentionBias: true, TieWordEmbeddings, Common.Activation.Silu);
+
     public static InternVLLanguageConfig Read(JsonConfig c)
     {
         string arch = c.Raw.TryGetProperty("architectures", out var a) && a.ValueKind == System.Text.Json.JsonValueKind.Array && a.GetArrayLength() > 0

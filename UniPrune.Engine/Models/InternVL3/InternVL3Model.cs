@@ -1,5 +1,7 @@
 using UniPrune.Engine.Core;
 using UniPrune.Engine.Models.Abstractions;
+using UniPrune.Engine.Generation;
+using UniPrune.Engine.Models.Common;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -29,6 +31,50 @@ public sealed record InternVLImageTiles(int LocalTiles, bool HasThumbnail)
 /// <summary>Ids of InternVL's image tokens and turn end, read from the tokenizer (they are not in config.json).</summary>
 public sealed record InternVL3SpecialTokens(long ImageContext, long ImageStart, long ImageEnd, long EndOfTurn);
 
+/// <summary>One prompt for <see cref="InternVL3Model.Generate"/>: the normalised tiles of all its images (tile-major,
+/// thumbnail last per image), how each image was tiled, and the token ids with every image already expanded to its
+/// <c>&lt;IMG_CONTEXT&gt;</c> run (<see cref="InternVL3Prompt.Expand"/>).</summary>
+public sealed record InternVL3Input(Tensor PixelValues, IReadOnlyList<InternVLImageTiles> Images, long[] InputIds, long ImageContextId);
+
+/// <summary>The greedy run plus the counts and stage times a benchmark cell reports.</summary>
+public sealed record InternVL3Generation(GreedyRun Run, int PromptTokens, int VisualTokens, int VisualTokensKept, StageTimings Timings) : IDisposable
+{
+    public void Dispose() => Run.Dispose();
+}
+
+/// <summary>Copies of every intermediate stage of one request, for the golden parity tests (costs memory).</summary>
+public sealed class InternVL3Trace : IDisposable
+{
+    public IReadOnlyList<Tensor> VisionHiddenStates { get; private set; } = [];
+    public Tensor? SelectedFeatures { get; private set; }
+    public Tensor? ClsAttentionPerHead { get; private set; }
+    public Tensor? PixelShuffled { get; private set; }
+    public Tensor? ImageEmbeds { get; private set; }
+    public Tensor? InputsEmbeds { get; private set; }
+    public DecoderTrace Decoder { get; } = new();
+    /// <summary>(L', V) float32 logits at every prompt row that reached the head.</summary>
+    public Tensor? Logits { get; internal set; }
+
+    internal void Record(InternVitOutput vit, Tensor shuffled, Tensor projected, Tensor inputsEmbeds)
+    {
+        static Tensor Keep(Tensor t) => t.clone().DetachFromDisposeScope();
+        VisionHiddenStates = vit.HiddenStates?.Select(Keep).ToList() ?? [];
+        SelectedFeatures = Keep(vit.SelectedFeatures);
+        ClsAttentionPerHead = vit.ClsAttentionPerHead is null ? null : Keep(vit.ClsAttentionPerHead);
+        PixelShuffled = Keep(shuffled);
+        ImageEmbeds = Keep(projected);
+        InputsEmbeds = Keep(inputsEmbeds);
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in VisionHiddenStates) t.Dispose();
+        SelectedFeatures?.Dispose(); ClsAttentionPerHead?.Dispose(); PixelShuffled?.Dispose();
+        ImageEmbeds?.Dispose(); InputsEmbeds?.Dispose(); Logits?.Dispose();
+        Decoder.Dispose();
+    }
+}
+
 /// <summary>
 /// InternVL3 (OpenGVLab remote code, <c>InternVLChatModel</c>): InternViT → pixel shuffle → mlp1 → Qwen2.
 /// Weight fields are named after their checkpoint keys (remote-code naming; other layouts are mapped by
@@ -42,7 +88,8 @@ public sealed partial class InternVL3Model : IDisposable
 
     private readonly InternVisionModel vision_model;
     private readonly Mlp1Projector mlp1;
-    private readonly Qwen2Weights language_model;
+    private readonly CausalLanguageModel language_model;
+    private readonly IRotaryEmbedding _rotary;
     private readonly List<Tensor> _owned = [];
 
     private InternVL3Model(InternVL3Config config, IInternVL3Weights weights, ScalarType dtype, Device device)
@@ -56,7 +103,18 @@ public sealed partial class InternVL3Model : IDisposable
         }
         vision_model = new InternVisionModel(config.Vision, config.VisionLayersToRun, Take);
         mlp1 = new Mlp1Projector(config.ProjectorInputSize, config.Language.HiddenSize, Take);
-        language_model = new Qwen2Weights(config.Language, Take);
+        language_model = new CausalLanguageModel(config.Language.ToDecoderConfig(), new ParameterFactory(dtype, device));
+        // The shared decoder names its tensors "model.*" / "lm_head.*"; InternVL keeps them under "language_model.".
+        using (no_grad())
+            foreach (var (name, parameter) in language_model.named_parameters())
+            {
+                using var value = weights.Take("language_model." + name, parameter.shape);
+                if (device.type != TorchSharp.DeviceType.META) parameter.copy_(value);
+            }
+        var lc = config.Language;
+        _rotary = lc.DynamicRopeFactor is double factor
+            ? new DynamicNtkRotary(lc.HeadDim, lc.RopeTheta, factor, lc.MaxPositionEmbeddings)
+            : new RotaryEmbedding(lc.HeadDim, lc.RopeTheta);
     }
 
     /// <summary>Loads config.json and the weights (remote-code or -hf layout) from a model folder; the load is strict.</summary>
@@ -180,7 +238,7 @@ public sealed partial class InternVL3Model : IDisposable
     {
         using var scope = NewDisposeScope();
         using var _ = inference_mode();
-        var embeddings = language_model.embed_tokens.index_select(0, inputIds.reshape(-1).to(Device)).clone();
+        var embeddings = language_model.Embed(inputIds.reshape(-1));
         if (visualEmbeddings.shape[0] != layout.Count)
             throw new ArgumentException($"{visualEmbeddings.shape[0]} visual embeddings for {layout.Count} <IMG_CONTEXT> rows");
         var rows = tensor(layout.SequenceIndices.ToArray(), ScalarType.Int64, Device);
@@ -188,10 +246,99 @@ public sealed partial class InternVL3Model : IDisposable
         return embeddings.MoveToOuterDisposeScope();
     }
 
+    // ----------------------------------------------------------------------------------------------------------
+    // One request: vision → (pre-LLM seam) → splice → decoder with the intra-LLM seam → greedy decoding
+    // ----------------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Runs one prompt greedily. <paramref name="hooks"/> null is vanilla inference; otherwise the model shows the
+    /// pruning framework its evidence after the projector (CLS attention pooled per pixel-shuffle group, pixel-shuffled
+    /// features, projected embeddings) and at every layer it is asked about, and applies the decisions.
+    /// </summary>
+    public InternVL3Generation Generate(InternVL3Input input, int maxNewTokens, IReadOnlySet<long> stopTokenIds,
+        IPruningHooks? hooks = null, InternVL3Trace? trace = null, bool keepStepLogits = false)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = inference_mode();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        // Vision side, for all tiles of all images at once (tile-major, thumbnails last per image).
+        using var vit = EncodeTiles(input.PixelValues, keepHiddenStates: trace is not null, clsAttention: hooks is not null || trace is not null);
+        var shuffled = PixelShuffle(vit.SelectedFeatures);
+        var projected = Project(shuffled);
+        var visual = projected.reshape(-1, projected.shape[^1]);
+        GenerationSync();
+        double visionMs = clock.Elapsed.TotalMilliseconds;
+
+        var layout = LayoutOf(input.InputIds, input.Images, input.ImageContextId);
+        var ids = tensor(input.InputIds, ScalarType.Int64);
+        var embeds = SpliceEmbeddings(ids, visual, layout);
+        var promptEmbeddings = embeds;
+        var positions = arange(input.InputIds.Length, ScalarType.Int64, Device).unsqueeze(0);
+        long? nextPosition = null;
+        int visualTokens = layout.Count;
+        double methodMs = 0;
+        trace?.Record(vit, shuffled, projected, embeds);
+
+        if (hooks is not null)
+        {
+            var evidence = new VisionEvidence
+            {
+                Embeddings = visual,
+                FeaturesBeforeProjector = shuffled.reshape(-1, shuffled.shape[^1]),
+                ClsAttention = PoolClsAttentionPerGroup(vit.ClsAttentionPerHead!),
+                Layout = layout,
+                Tower = VisionTowerKind.InternVitPixelShuffle,
+                Project = Project,
+            };
+            var textRows = Enumerable.Range(0, input.InputIds.Length).Where(r => input.InputIds[r] != input.ImageContextId).Select(r => (long)r).ToArray();
+            var context = new PreLlmContext
+            {
+                Vision = evidence,
+                TextEmbeddings = embeds.index_select(0, tensor(textRows, ScalarType.Int64, Device)),
+                TextAfterImage = SequencePlan.TextAfterLastVisual(layout, input.InputIds.Length),
+            };
+            var methodClock = System.Diagnostics.Stopwatch.StartNew();
+            var decision = hooks.OnVisualTokens(context);
+            methodMs += methodClock.Elapsed.TotalMilliseconds;
+            if (decision is not null)
+            {
+                var plan = SequencePlan.Build(layout, input.InputIds.Length, decision.Kept, decision.ExtraTokens);
+                embeds = plan.GatherRows(embeds, layout, decision.Kept, decision.Embeddings);
+                positions = plan.Positions(positions, decision.Positions);
+                // Renumbered ids continue from the shorter sequence; original ids continue the unpruned one.
+                nextPosition = decision.Positions == PositionPolicy.Renumber ? plan.Length : input.InputIds.Length;
+                layout = plan.Layout;
+            }
+        }
+
+        using var session = new DecoderSession(language_model, _rotary);
+        var pruning = hooks is null ? null : new IntraLlmPruning { Hooks = hooks, Layout = layout, PromptEmbeddings = promptEmbeddings };
+        DecoderOutput? prefill = null;
+        var run = GreedyDecoder.Run(
+            () =>
+            {
+                prefill = session.Prefill(embeds, positions, pruning, nextPosition,
+                    trace is null ? LogitsSelection.Last : LogitsSelection.All, trace?.Decoder);
+                // The session disposes its prefill logits; the decoder loop gets its own copy.
+                if (trace is null) return prefill.Logits!.clone();
+                trace.Logits = prefill.Logits!.clone().DetachFromDisposeScope();
+                return trace.Logits[^1].clone();
+            },
+            session.Step, Device, maxNewTokens, stopTokenIds, keepStepLogits);
+        methodMs += prefill!.HookMilliseconds;
+        int kept = prefill.Layout?.Count ?? layout.Count;
+        return new InternVL3Generation(run, input.InputIds.Length, visualTokens, kept,
+            new StageTimings(visionMs, run.PrefillMs, run.DecodeMs, methodMs));
+    }
+
+    private void GenerationSync() => GreedyDecoder.Synchronize(Device);
+
     public void Dispose()
     {
         foreach (var t in _owned) t.Dispose();
         _owned.Clear();
+        language_model.Dispose();
     }
 
     // ----------------------------------------------------------------------------------------------------------
@@ -360,39 +507,6 @@ public sealed partial class InternVL3Model : IDisposable
             var context = F.scaled_dot_product_attention(q, k, v);                            // bidirectional, scale 1/√hd
             return proj.Forward(context.transpose(1, 2).reshape(b, n, c));
         }
-    }
-
-    /// <summary>The Qwen2 tensors under <c>language_model.</c> (remote-code naming; -hf uses the same names).</summary>
-    private sealed class Qwen2Weights
-    {
-        public readonly Tensor embed_tokens, norm, lm_head;
-        public readonly Qwen2LayerWeights[] layers;
-
-        public Qwen2Weights(InternVLLanguageConfig config, WeightTaker take)
-        {
-            long d = config.HiddenSize, v = config.VocabSize;
-            embed_tokens = take("language_model.model.embed_tokens.weight", v, d);
-            layers = Enumerable.Range(0, config.NumHiddenLayers)
-                .Select(i => new Qwen2LayerWeights(config, $"language_model.model.layers.{i}", take)).ToArray();
-            norm = take("language_model.model.norm.weight", d);
-            lm_head = config.TieWordEmbeddings ? embed_tokens : take("language_model.lm_head.weight", v, d);
-        }
-    }
-
-    private sealed class Qwen2LayerWeights(InternVLLanguageConfig config, string prefix, WeightTaker take)
-    {
-        public readonly Tensor input_layernorm = take(prefix + ".input_layernorm.weight", config.HiddenSize);
-        public readonly Tensor q_proj_weight = take(prefix + ".self_attn.q_proj.weight", (long)config.NumAttentionHeads * config.HeadDim, config.HiddenSize);
-        public readonly Tensor q_proj_bias = take(prefix + ".self_attn.q_proj.bias", (long)config.NumAttentionHeads * config.HeadDim);
-        public readonly Tensor k_proj_weight = take(prefix + ".self_attn.k_proj.weight", (long)config.NumKeyValueHeads * config.HeadDim, config.HiddenSize);
-        public readonly Tensor k_proj_bias = take(prefix + ".self_attn.k_proj.bias", (long)config.NumKeyValueHeads * config.HeadDim);
-        public readonly Tensor v_proj_weight = take(prefix + ".self_attn.v_proj.weight", (long)config.NumKeyValueHeads * config.HeadDim, config.HiddenSize);
-        public readonly Tensor v_proj_bias = take(prefix + ".self_attn.v_proj.bias", (long)config.NumKeyValueHeads * config.HeadDim);
-        public readonly Tensor o_proj_weight = take(prefix + ".self_attn.o_proj.weight", config.HiddenSize, (long)config.NumAttentionHeads * config.HeadDim);
-        public readonly Tensor post_attention_layernorm = take(prefix + ".post_attention_layernorm.weight", config.HiddenSize);
-        public readonly Tensor gate_proj = take(prefix + ".mlp.gate_proj.weight", config.IntermediateSize, config.HiddenSize);
-        public readonly Tensor up_proj = take(prefix + ".mlp.up_proj.weight", config.IntermediateSize, config.HiddenSize);
-        public readonly Tensor down_proj = take(prefix + ".mlp.down_proj.weight", config.HiddenSize, config.IntermediateSize);
     }
 
     /// <summary>mlp1 = Sequential(LayerNorm, Linear, GELU, Linear): keys mlp1.0, mlp1.1, mlp1.3.</summary>
