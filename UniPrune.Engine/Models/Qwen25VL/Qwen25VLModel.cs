@@ -220,6 +220,8 @@ public sealed class Qwen25VLModel : nn.Module
                     FeaturesBeforeProjector = vision.FeaturesBeforeMerger,
                     AttentionReceived = vision.AttentionReceived,
                     Layout = layout,
+                    Tower = VisionTowerKind.QwenWindowedNoCls,
+                    Project = visual.ProjectUnits,
                 },
                 TextEmbeddings = embeds.index_select(0, tensor(TextRows(layout, length), dtype: ScalarType.Int64, device: Device)),
                 TextAfterImage = SequencePlan.TextAfterLastVisual(layout, length),
