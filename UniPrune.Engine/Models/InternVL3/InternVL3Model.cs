@@ -26,6 +26,9 @@ public sealed record InternVitOutput(Tensor SelectedFeatures, IReadOnlyList<Tens
 public sealed record InternVLImageTiles(int LocalTiles, bool HasThumbnail)
 {
     public int Total => LocalTiles + (HasThumbnail ? 1 : 0);
+
+    /// <summary>The tiling the image processor chose for one image.</summary>
+    public static InternVLImageTiles Of(Imaging.InternVLImageInput image) => new(image.LocalTileCount, image.HasThumbnail);
 }
 
 /// <summary>Ids of InternVL's image tokens and turn end, read from the tokenizer (they are not in config.json).</summary>
