@@ -317,9 +317,6 @@ public sealed class DecoderSession : IDisposable
         return output.Logits!.MoveToOuterDisposeScope();
     }
 
-    public void Dispose()
-    {
-        Cache.Dispose();
-        PrefillOutput?.Logits?.Dispose();
-    }
+    /// <summary>Frees the cache; the prefill output's logits belong to the caller.</summary>
+    public void Dispose() => Cache.Dispose();
 }

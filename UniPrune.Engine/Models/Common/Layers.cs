@@ -177,3 +177,27 @@ public sealed class FeedForwardMlp : nn.Module<Tensor, Tensor>
         return fc2.forward(Activations.Apply(_activation, fc1.forward(x))).MoveToOuterDisposeScope();
     }
 }
+
+/// <summary>Non-overlapping patch projection: a Conv2d with kernel = stride = patch (CLIP without bias, InternViT with).</summary>
+public sealed class PatchEmbedding2d : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;
+    private readonly Parameter? bias;
+    private readonly long _patch;
+
+    public PatchEmbedding2d(long channels, long hidden, long patch, bool hasBias, ParameterFactory factory) : base(nameof(PatchEmbedding2d))
+    {
+        weight = factory.Create(hidden, channels, patch, patch);
+        if (hasBias) bias = factory.Create(hidden);
+        _patch = patch;
+        RegisterComponents();
+    }
+
+    /// <summary>(B, C, H, W) → (B, patches, hidden), patches in row-major order.</summary>
+    public override Tensor forward(Tensor pixels)
+    {
+        using var scope = NewDisposeScope();
+        var grid = nn.functional.conv2d(pixels.to(weight.dtype, weight.device), weight, bias, strides: [_patch, _patch]);
+        return grid.flatten(2).transpose(1, 2).MoveToOuterDisposeScope();
+    }
+}

@@ -13,11 +13,15 @@ public static class WeightLoader
 {
     /// <param name="checkpointKeyOf">Module parameter name → checkpoint key (identity for the native layout).</param>
     /// <param name="ignorable">Checkpoint keys that may be present without a parameter.</param>
-    public static void Load(nn.Module module, Checkpoint checkpoint, Func<string, string>? checkpointKeyOf = null, Func<string, bool>? ignorable = null)
+    public static void Load(nn.Module module, Checkpoint checkpoint, Func<string, string>? checkpointKeyOf = null, Func<string, bool>? ignorable = null) =>
+        Load(module.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).ToList(), checkpoint, checkpointKeyOf, ignorable);
+
+    /// <summary>Fills a subset of parameters (e.g. one tower) from one checkpoint; every checkpoint key must be used or ignorable.</summary>
+    public static void Load(IReadOnlyList<(string Name, Tensor Parameter)> parameters, Checkpoint checkpoint, Func<string, string>? checkpointKeyOf = null,
+        Func<string, bool>? ignorable = null)
     {
         checkpointKeyOf ??= name => name;
-        var parameters = module.named_parameters().ToList();
-        var wanted = parameters.Select(p => checkpointKeyOf(p.name)).ToList();
+        var wanted = parameters.Select(p => checkpointKeyOf(p.Name)).ToList();
         var ignored = ignorable is null ? [] : checkpoint.Keys.Where(ignorable).ToList();
         checkpoint.RequireKeys(wanted, ignored);
 
