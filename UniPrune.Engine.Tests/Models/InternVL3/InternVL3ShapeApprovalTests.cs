@@ -1,4 +1,5 @@
 using System.Text;
+using UniPrune.Engine.Models.Common;
 using UniPrune.Engine.Models.InternVL3;
 using static TorchSharp.torch;
 
@@ -23,7 +24,8 @@ public class InternVL3ShapeApprovalTests
     public void SkeletonShapesAreApproved(string name, double visionM, double projectorM, int projectorDecimals, double llmM)
     {
         var config = InternVL3Config.Load(Path.Combine(Here, "Configs", $"{name}.config.json"));
-        using var model = InternVL3Model.OnMeta(config, ScalarType.BFloat16, out var shapes);
+        using var model = new InternVL3Model(config, new ParameterFactory(ScalarType.BFloat16, META));
+        var shapes = model.ParameterShapes();
 
         var text = new StringBuilder();
         foreach (var (key, shape) in shapes) text.Append(key).Append(" [").Append(string.Join(", ", shape)).Append("]\n");

@@ -14,26 +14,13 @@ public enum InternVL3Layout
 }
 
 /// <summary>
-/// Where the model's weights come from. Keys are always the remote-code names; the source maps them to its file
-/// layout and checks every shape, so the same model-building code serves real loading and meta-device approvals.
+/// Where the model's weights come from. Keys are always the remote-code names (the model's parameter names); the
+/// source maps them to its file layout and checks every shape.
 /// </summary>
 public interface IInternVL3Weights
 {
     /// <summary>The tensor named <paramref name="key"/> (remote-code naming) with exactly <paramref name="shape"/>.</summary>
     Tensor Take(string key, params long[] shape);
-}
-
-/// <summary>Shape-only weights on the meta device: nothing is allocated, every requested key and shape is recorded.</summary>
-public sealed class MetaWeights(ScalarType dtype) : IInternVL3Weights
-{
-    private readonly List<(string Key, long[] Shape)> _taken = [];
-    public IReadOnlyList<(string Key, long[] Shape)> Taken => _taken;
-
-    public Tensor Take(string key, params long[] shape)
-    {
-        _taken.Add((key, shape));
-        return empty(shape, dtype, device: META);
-    }
 }
 
 /// <summary>

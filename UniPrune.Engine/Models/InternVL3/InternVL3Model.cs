@@ -1,3 +1,5 @@
+using TorchSharp;
+using Parameter = TorchSharp.Modules.Parameter;
 using UniPrune.Engine.Core;
 using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Generation;
@@ -83,7 +85,7 @@ public sealed class InternVL3Trace : IDisposable
 /// Weight fields are named after their checkpoint keys (remote-code naming; other layouts are mapped by
 /// <see cref="CheckpointWeights"/>).
 /// </summary>
-public sealed partial class InternVL3Model : IDisposable
+public sealed class InternVL3Model : nn.Module
 {
     public InternVL3Config Config { get; }
     public ScalarType DType { get; }
@@ -93,31 +95,20 @@ public sealed partial class InternVL3Model : IDisposable
     private readonly Mlp1Projector mlp1;
     private readonly CausalLanguageModel language_model;
     private readonly IRotaryEmbedding _rotary;
-    private readonly List<Tensor> _owned = [];
 
-    private InternVL3Model(InternVL3Config config, IInternVL3Weights weights, ScalarType dtype, Device device)
+    /// <summary>The skeleton with uninitialised weights (on the meta device it costs nothing); <see cref="Load"/> fills it.</summary>
+    public InternVL3Model(InternVL3Config config, ParameterFactory factory) : base(nameof(InternVL3Model))
     {
-        Config = config; DType = dtype; Device = device;
-        Tensor Take(string key, params long[] shape)
-        {
-            var t = weights.Take(key, shape);
-            _owned.Add(t);
-            return t;
-        }
-        vision_model = new InternVisionModel(config.Vision, config.VisionLayersToRun, Take);
-        mlp1 = new Mlp1Projector(config.ProjectorInputSize, config.Language.HiddenSize, Take);
-        language_model = new CausalLanguageModel(config.Language.ToDecoderConfig(), new ParameterFactory(dtype, device));
-        // The shared decoder names its tensors "model.*" / "lm_head.*"; InternVL keeps them under "language_model.".
-        using (no_grad())
-            foreach (var (name, parameter) in language_model.named_parameters())
-            {
-                using var value = weights.Take("language_model." + name, parameter.shape);
-                if (device.type != TorchSharp.DeviceType.META) parameter.copy_(value);
-            }
+        Config = config; DType = factory.DType; Device = factory.Device;
+        vision_model = new InternVisionModel(config.Vision, config.VisionLayersToRun, factory);
+        mlp1 = new Mlp1Projector(config.ProjectorInputSize, config.Language.HiddenSize, factory);
+        // The shared decoder's own "model.*" / "lm_head.*" end up under "language_model.", as in the checkpoint.
+        language_model = new CausalLanguageModel(config.Language.ToDecoderConfig(), factory);
         var lc = config.Language;
         _rotary = lc.DynamicRopeFactor is double factor
             ? new DynamicNtkRotary(lc.HeadDim, lc.RopeTheta, factor, lc.MaxPositionEmbeddings)
             : new RotaryEmbedding(lc.HeadDim, lc.RopeTheta);
+        RegisterComponents();
     }
 
     /// <summary>Loads config.json and the weights (remote-code or -hf layout) from a model folder; the load is strict.</summary>
@@ -125,21 +116,31 @@ public sealed partial class InternVL3Model : IDisposable
     {
         var config = InternVL3Config.Load(folder);
         using var checkpoint = Checkpoint.Open(folder);
-        var weights = new CheckpointWeights(checkpoint, dtype, device);
-        var model = new InternVL3Model(config, weights, dtype, device);
-        try { weights.RequireAllConsumed(); }
+        var model = new InternVL3Model(config, new ParameterFactory(dtype, device));
+        try
+        {
+            var weights = new CheckpointWeights(checkpoint, dtype, device);
+            model.LoadWeights(weights);
+            weights.RequireAllConsumed();
+        }
         catch { model.Dispose(); throw; }
         return model;
     }
 
-    /// <summary>Builds the full skeleton on the meta device (no memory); <paramref name="shapes"/> lists every weight it asked for.</summary>
-    public static InternVL3Model OnMeta(InternVL3Config config, ScalarType dtype, out IReadOnlyList<(string Key, long[] Shape)> shapes)
+    /// <summary>Fills every parameter, by its name (= the remote-code checkpoint key), from <paramref name="weights"/>.</summary>
+    public void LoadWeights(IInternVL3Weights weights)
     {
-        var meta = new MetaWeights(dtype);
-        var model = new InternVL3Model(config, meta, dtype, META);
-        shapes = meta.Taken;
-        return model;
+        using var _ = no_grad();
+        foreach (var (name, parameter) in named_parameters())
+        {
+            using var value = weights.Take(name, parameter.shape);
+            parameter.copy_(value);
+        }
     }
+
+    /// <summary>Every weight name with its shape, in registration order (shape approvals on the meta device).</summary>
+    public IReadOnlyList<(string Key, long[] Shape)> ParameterShapes() =>
+        named_parameters().Select(p => (p.name, p.parameter.shape)).ToList();
 
     // ----------------------------------------------------------------------------------------------------------
     // Vision: InternViT, pixel shuffle, mlp1
@@ -184,7 +185,7 @@ public sealed partial class InternVL3Model : IDisposable
     {
         using var scope = NewDisposeScope();
         using var _ = inference_mode();
-        return mlp1.Forward(shuffled.to(DType, Device)).MoveToOuterDisposeScope();
+        return mlp1.forward(shuffled.to(DType, Device)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -337,94 +338,54 @@ public sealed partial class InternVL3Model : IDisposable
 
     private void GenerationSync() => GreedyDecoder.Synchronize(Device);
 
-    public void Dispose()
-    {
-        foreach (var t in _owned) t.Dispose();
-        _owned.Clear();
-        language_model.Dispose();
-    }
+
 
     // ----------------------------------------------------------------------------------------------------------
     // Building blocks. Field names follow the checkpoint keys under their module.
     // ----------------------------------------------------------------------------------------------------------
 
-    internal delegate Tensor WeightTaker(string key, params long[] shape);
-
-    /// <summary>y = x·Wᵀ + b.</summary>
-    private sealed class Linear(WeightTaker take, string prefix, long inFeatures, long outFeatures, bool bias)
+    /// <summary>Conv2d with kernel = stride = patch size, with bias (unlike CLIP's).</summary>
+    private sealed class PatchConv : nn.Module<Tensor, Tensor>
     {
-        private readonly Tensor weight = take(prefix + ".weight", outFeatures, inFeatures);
-        private readonly Tensor? bias_ = bias ? take(prefix + ".bias", outFeatures) : null;
-        public Tensor Forward(Tensor x) => F.linear(x, weight, bias_);
-    }
+        private readonly Parameter weight, bias;
+        private readonly long _patch;
 
-    /// <summary>LayerNorm (weight, bias) or InternRMSNorm (weight only; mean of squares in float32, then cast back and scale).</summary>
-    private sealed class Norm
-    {
-        private readonly Tensor weight;
-        private readonly Tensor? bias;
-        private readonly double eps;
-        private readonly bool rms;
-
-        public Norm(WeightTaker take, string prefix, long size, bool rms, double eps)
+        public PatchConv(long channels, long inChannels, long patch, ParameterFactory factory) : base(nameof(PatchConv))
         {
-            this.rms = rms; this.eps = eps;
-            weight = take(prefix + ".weight", size);
-            bias = rms ? null : take(prefix + ".bias", size);
+            weight = factory.Create(channels, inChannels, patch, patch);
+            bias = factory.Create(channels);
+            _patch = patch;
+            RegisterComponents();
         }
 
-        public Tensor Forward(Tensor x)
-        {
-            if (!rms) return F.layer_norm(x, [weight.shape[0]], weight, bias, eps);
-            using var scope = NewDisposeScope();
-            var x32 = x.to_type(ScalarType.Float32);
-            var normed = x32 * rsqrt(x32.pow(2).mean([-1], keepdim: true) + eps);
-            return (weight * normed.to_type(x.dtype)).MoveToOuterDisposeScope();
-        }
+        public override Tensor forward(Tensor pixels) => F.conv2d(pixels, weight, bias, strides: [_patch, _patch]);
     }
 
-    private sealed class InternVisionModel
+    private static nn.Module<Tensor, Tensor> VitNorm(InternVisionConfig config, ParameterFactory factory) =>
+        config.NormType == InternVitNorm.RmsNorm
+            ? new RmsNorm(config.HiddenSize, config.LayerNormEps, factory)   // InternRMSNorm: same float32 recipe
+            : new LayerNorm(config.HiddenSize, config.LayerNormEps, factory);
+
+    private sealed class InternVisionEmbeddings : nn.Module<Tensor, Tensor>
     {
         private readonly InternVisionConfig config;
-        private readonly Tensor class_embedding;        // (1, 1, C)
-        private readonly Tensor patch_embedding_weight; // (C, 3, p, p)
-        private readonly Tensor patch_embedding_bias;   // (C)
-        private readonly Tensor position_embedding;     // (1, 1 + g², C)
-        private readonly InternVisionEncoderLayer[] layers;
+        private readonly Parameter class_embedding;        // (1, 1, C)
+        private readonly PatchConv patch_embedding;        // (C, 3, p, p) + (C)
+        private readonly Parameter position_embedding;     // (1, 1 + g², C)
 
-        public InternVisionModel(InternVisionConfig config, int layersToRun, WeightTaker take)
+        public InternVisionEmbeddings(InternVisionConfig config, ParameterFactory factory) : base(nameof(InternVisionEmbeddings))
         {
             this.config = config;
             long c = config.HiddenSize, g = config.GridSize;
-            class_embedding = take("vision_model.embeddings.class_embedding", 1, 1, c);
-            patch_embedding_weight = take("vision_model.embeddings.patch_embedding.weight", c, config.NumChannels, config.PatchSize, config.PatchSize);
-            patch_embedding_bias = take("vision_model.embeddings.patch_embedding.bias", c);
-            position_embedding = take("vision_model.embeddings.position_embedding", 1, 1 + g * g, c);
-            // Every layer's weights are in the checkpoint, but only those up to select_layer are run.
-            layers = Enumerable.Range(0, config.NumHiddenLayers)
-                .Select(i => new InternVisionEncoderLayer(config, $"vision_model.encoder.layers.{i}", take)).ToArray();
-            LayersToRun = layersToRun;
+            class_embedding = factory.Create(1, 1, c);
+            patch_embedding = new PatchConv(c, config.NumChannels, config.PatchSize, factory);
+            position_embedding = factory.Create(1, 1 + g * g, c);
+            RegisterComponents();
         }
 
-        public int LayersToRun { get; }
-
-        public InternVitOutput Forward(Tensor pixelValues, bool keepHiddenStates, bool clsAttention)
+        public override Tensor forward(Tensor pixelValues)
         {
-            var x = Embed(pixelValues);
-            var hidden = keepHiddenStates ? new List<Tensor> { x } : null;
-            Tensor? cls = null;
-            for (int i = 0; i < LayersToRun; i++)
-            {
-                bool selected = i == LayersToRun - 1;
-                x = layers[i].Forward(x, clsAttention && selected ? a => cls = a : null);
-                hidden?.Add(x);
-            }
-            return new InternVitOutput(x[.., 1..], hidden, cls);
-        }
-
-        private Tensor Embed(Tensor pixelValues)
-        {
-            var patches = F.conv2d(pixelValues, patch_embedding_weight, patch_embedding_bias, strides: [config.PatchSize, config.PatchSize]);
+            var patches = patch_embedding.forward(pixelValues);
             long tiles = patches.shape[0], rows = patches.shape[2], cols = patches.shape[3];
             var tokens = patches.flatten(2).transpose(1, 2);                                      // (tiles, rows·cols, C), row-major
             var cls = class_embedding.expand(tiles, 1, -1);
@@ -444,62 +405,117 @@ public sealed partial class InternVL3Model : IDisposable
         }
     }
 
-    private sealed class InternVisionEncoderLayer
+    private sealed class InternVisionModel : nn.Module
     {
-        private readonly Norm norm1, norm2;
-        private readonly InternAttention attn;
-        private readonly Linear mlp_fc1, mlp_fc2;
-        private readonly Tensor ls1, ls2;
+        private readonly InternVisionEmbeddings embeddings;
+        private readonly InternVisionEncoder encoder;
+        public int LayersToRun { get; }
 
-        public InternVisionEncoderLayer(InternVisionConfig config, string prefix, WeightTaker take)
+        public InternVisionModel(InternVisionConfig config, int layersToRun, ParameterFactory factory) : base(nameof(InternVisionModel))
         {
-            long c = config.HiddenSize;
-            bool rms = config.NormType == InternVitNorm.RmsNorm;
-            norm1 = new Norm(take, prefix + ".norm1", c, rms, config.LayerNormEps);
-            attn = new InternAttention(config, prefix + ".attn", take);
-            ls1 = take(prefix + ".ls1", c);
-            norm2 = new Norm(take, prefix + ".norm2", c, rms, config.LayerNormEps);
-            mlp_fc1 = new Linear(take, prefix + ".mlp.fc1", c, config.IntermediateSize, bias: true);
-            mlp_fc2 = new Linear(take, prefix + ".mlp.fc2", config.IntermediateSize, c, bias: true);
-            ls2 = take(prefix + ".ls2", c);
+            embeddings = new InternVisionEmbeddings(config, factory);
+            encoder = new InternVisionEncoder(config, factory);
+            LayersToRun = layersToRun;
+            RegisterComponents();
+        }
+
+        public InternVitOutput Forward(Tensor pixelValues, bool keepHiddenStates, bool clsAttention)
+        {
+            var x = embeddings.forward(pixelValues);
+            var hidden = keepHiddenStates ? new List<Tensor> { x } : null;
+            Tensor? cls = null;
+            // Every layer's weights are in the checkpoint, but only those up to select_layer run.
+            for (int i = 0; i < LayersToRun; i++)
+            {
+                bool selected = i == LayersToRun - 1;
+                x = encoder.layers[i].Forward(x, clsAttention && selected ? a => cls = a : null);
+                hidden?.Add(x);
+            }
+            return new InternVitOutput(x[.., 1..], hidden, cls);
+        }
+    }
+
+    private sealed class InternVisionEncoder : nn.Module
+    {
+        internal readonly TorchSharp.Modules.ModuleList<InternVisionEncoderLayer> layers;
+
+        public InternVisionEncoder(InternVisionConfig config, ParameterFactory factory) : base(nameof(InternVisionEncoder))
+        {
+            layers = new TorchSharp.Modules.ModuleList<InternVisionEncoderLayer>(
+                Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new InternVisionEncoderLayer(config, factory)).ToArray());
+            RegisterComponents();
+        }
+    }
+
+    private sealed class InternVisionEncoderLayer : nn.Module
+    {
+        private readonly nn.Module<Tensor, Tensor> norm1, norm2;
+        private readonly InternAttention attn;
+        private readonly InternMlp mlp;
+        private readonly Parameter ls1, ls2;
+
+        public InternVisionEncoderLayer(InternVisionConfig config, ParameterFactory factory) : base(nameof(InternVisionEncoderLayer))
+        {
+            attn = new InternAttention(config, factory);
+            mlp = new InternMlp(config, factory);
+            norm1 = VitNorm(config, factory);
+            norm2 = VitNorm(config, factory);
+            ls1 = factory.Create(config.HiddenSize);
+            ls2 = factory.Create(config.HiddenSize);
+            RegisterComponents();
         }
 
         public Tensor Forward(Tensor x, Action<Tensor>? clsAttentionSink)
         {
-            x = x + attn.Forward(norm1.Forward(x), clsAttentionSink) * ls1;
-            return x + mlp_fc2.Forward(F.gelu(mlp_fc1.Forward(norm2.Forward(x)))) * ls2;
+            x = x + attn.Forward(norm1.forward(x), clsAttentionSink) * ls1;
+            return x + mlp.forward(norm2.forward(x)) * ls2;
         }
     }
 
-    private sealed class InternAttention
+    private sealed class InternMlp : nn.Module<Tensor, Tensor>
+    {
+        private readonly Linear fc1, fc2;
+
+        public InternMlp(InternVisionConfig config, ParameterFactory factory) : base(nameof(InternMlp))
+        {
+            fc1 = new Linear(config.HiddenSize, config.IntermediateSize, true, factory);
+            fc2 = new Linear(config.IntermediateSize, config.HiddenSize, true, factory);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x) => fc2.forward(F.gelu(fc1.forward(x)));
+    }
+
+    private sealed class InternAttention : nn.Module
     {
         private readonly int heads, headDim;
         private readonly Linear qkv, proj;
-        private readonly Norm? q_norm, k_norm;
+        private readonly RmsNorm? q_norm, k_norm;
 
-        public InternAttention(InternVisionConfig config, string prefix, WeightTaker take)
+        public InternAttention(InternVisionConfig config, ParameterFactory factory) : base(nameof(InternAttention))
         {
             heads = config.NumAttentionHeads; headDim = config.HeadDim;
             long c = config.HiddenSize;
-            qkv = new Linear(take, prefix + ".qkv", c, 3 * c, config.QkvBias);
+            qkv = new Linear(c, 3 * c, config.QkvBias, factory);
             // The reference's qk-norm is InternRMSNorm over the whole C-wide q (and k) vector, whatever norm_type says.
             if (config.QkNormalization)
             {
-                q_norm = new Norm(take, prefix + ".q_norm", c, rms: true, config.LayerNormEps);
-                k_norm = new Norm(take, prefix + ".k_norm", c, rms: true, config.LayerNormEps);
+                q_norm = new RmsNorm(c, config.LayerNormEps, factory);
+                k_norm = new RmsNorm(c, config.LayerNormEps, factory);
             }
-            proj = new Linear(take, prefix + ".proj", c, c, bias: true);
+            proj = new Linear(c, c, true, factory);
+            RegisterComponents();
         }
 
         public Tensor Forward(Tensor x, Action<Tensor>? clsAttentionSink)
         {
             long b = x.shape[0], n = x.shape[1], c = x.shape[2];
-            var parts = qkv.Forward(x).view(b, n, 3, heads, headDim).permute(2, 0, 3, 1, 4); // (3, b, heads, n, hd): rows q, k, v
+            var parts = qkv.forward(x).view(b, n, 3, heads, headDim).permute(2, 0, 3, 1, 4); // (3, b, heads, n, hd): rows q, k, v
             Tensor q = parts[0], k = parts[1], v = parts[2];
             if (q_norm is not null)
             {
-                q = q_norm.Forward(q.transpose(1, 2).flatten(-2)).view(b, n, heads, headDim).transpose(1, 2);
-                k = k_norm!.Forward(k.transpose(1, 2).flatten(-2)).view(b, n, heads, headDim).transpose(1, 2);
+                q = q_norm.forward(q.transpose(1, 2).flatten(-2)).view(b, n, heads, headDim).transpose(1, 2);
+                k = k_norm!.forward(k.transpose(1, 2).flatten(-2)).view(b, n, heads, headDim).transpose(1, 2);
             }
             if (clsAttentionSink is not null)
             {
@@ -508,18 +524,27 @@ public sealed partial class InternVL3Model : IDisposable
                 clsAttentionSink(logits.softmax(-1, ScalarType.Float32).squeeze(2));
             }
             var context = F.scaled_dot_product_attention(q, k, v);                            // bidirectional, scale 1/√hd
-            return proj.Forward(context.transpose(1, 2).reshape(b, n, c));
+            return proj.forward(context.transpose(1, 2).reshape(b, n, c));
         }
     }
 
-    /// <summary>mlp1 = Sequential(LayerNorm, Linear, GELU, Linear): keys mlp1.0, mlp1.1, mlp1.3.</summary>
-    private sealed class Mlp1Projector(long inFeatures, long hidden, WeightTaker take)
+    /// <summary>mlp1 = Sequential(LayerNorm, Linear, GELU, Linear): keys mlp1.0, mlp1.1, mlp1.3 (index 2 is the GELU).</summary>
+    private sealed class Mlp1Projector : nn.Module<Tensor, Tensor>
     {
-        // nn.LayerNorm's default eps (1e-5), not the ViT's layer_norm_eps.
-        private readonly Norm layer_norm = new(take, "mlp1.0", inFeatures, rms: false, eps: 1e-5);
-        private readonly Linear linear_1 = new(take, "mlp1.1", inFeatures, hidden, bias: true);
-        private readonly Linear linear_2 = new(take, "mlp1.3", hidden, hidden, bias: true);
+        private readonly LayerNorm layer_norm;
+        private readonly Linear linear_1, linear_2;
 
-        public Tensor Forward(Tensor x) => linear_2.Forward(F.gelu(linear_1.Forward(layer_norm.Forward(x))));
+        public Mlp1Projector(long inFeatures, long hidden, ParameterFactory factory) : base(nameof(Mlp1Projector))
+        {
+            // nn.LayerNorm's default eps (1e-5), not the ViT's layer_norm_eps.
+            layer_norm = new LayerNorm(inFeatures, 1e-5, factory);
+            linear_1 = new Linear(inFeatures, hidden, true, factory);
+            linear_2 = new Linear(hidden, hidden, true, factory);
+            register_module("0", layer_norm);
+            register_module("1", linear_1);
+            register_module("3", linear_2);
+        }
+
+        public override Tensor forward(Tensor x) => linear_2.forward(F.gelu(linear_1.forward(layer_norm.forward(x))));
     }
 }
