@@ -10,13 +10,22 @@ namespace UniPrune.Engine.Tests.Pruning;
 /// </summary>
 public sealed class SyntheticPrompt
 {
-    public const int Prefix = 5, Suffix = 12, Hidden = 32, Heads = 4;
+    public const int Prefix = 5, Suffix = 12;
     public int N { get; }
     public int Layers { get; }
     public IReadOnlyList<VisualUnit> Units { get; }
+    /// <summary>LLM width, attention heads, key width (KV heads × head dim) and vision width; small by default, real sizes for the benchmark.</summary>
+    public int Hidden { get; init; } = 32;
+    public int Heads { get; init; } = 4;
+    public int KeyWidth { get; init; } = 32;
+    public int VisionWidth { get; init; } = 24;
     private readonly int _seed;
 
     public SyntheticPrompt(int n, int layers, IReadOnlyList<VisualUnit> units, int seed = 7) { N = n; Layers = layers; Units = units; _seed = seed; }
+
+    /// <summary>One image on a rows×cols grid.</summary>
+    public static SyntheticPrompt Grid(int rows, int cols, int layers, int seed = 7) =>
+        new(rows * cols, layers, [new VisualUnit(VisualUnitKind.Image, 0, 0, rows * cols, rows, cols)], seed);
 
     /// <summary>One image on a square grid.</summary>
     public static SyntheticPrompt Square(int side, int layers = 24, int seed = 7) =>
@@ -38,26 +47,27 @@ public sealed class SyntheticPrompt
     {
         using var scope = NewDisposeScope();
         var g = new Generator((ulong)_seed);
-        var embeddings = randn(N, Hidden, generator: g);
-        // Square images get near-constant 3×3 blocks in their upper half, so window-merging methods have something to merge.
-        if (Units is [{ Kind: VisualUnitKind.Image, GridRows: var side, GridCols: var cols }] && side == cols && side % 3 == 0)
+        var features = randn(N, VisionWidth, generator: g);
+        // Grids divisible by 3 get near-constant 3×3 blocks in their upper half, so window-merging methods have something to merge.
+        if (Units is [{ Kind: VisualUnitKind.Image, GridRows: var gridRows, GridCols: var cols }] && gridRows % 3 == 0 && cols % 3 == 0)
         {
-            var blocks = randn(side / 3, side / 3, Hidden, generator: g);
-            for (int r = 0; r < side / 2; r++)
-                for (int c = 0; c < side; c++)
-                    embeddings[r * side + c] = blocks[r / 3, c / 3] + 0.05 * randn(Hidden, generator: g);
+            var blocks = randn(gridRows / 3, cols / 3, VisionWidth, generator: g);
+            var top = blocks.repeat_interleave(3, 0).repeat_interleave(3, 1).narrow(0, 0, gridRows / 2).reshape(-1, VisionWidth);
+            features.narrow(0, 0, top.shape[0]).copy_(top + 0.05 * randn(top.shape, generator: g));
         }
+        var projectorWeight = randn(Hidden, VisionWidth, generator: g) / Math.Sqrt(VisionWidth);
+        Func<Tensor, Tensor> project = x => x.matmul(projectorWeight.t());
+        var embeddings = project(features);
         var text = randn(Prefix + Suffix, Hidden, generator: g);
         var layout = new VisualLayout(Units, Enumerable.Range(Prefix, N).Select(i => (long)i).ToArray(), PromptLength);
-        var projectorWeight = randn(Hidden, Hidden, generator: g) / Math.Sqrt(Hidden);
         var vision = new VisionEvidence
         {
             Embeddings = embeddings,
-            FeaturesBeforeProjector = embeddings.matmul(projectorWeight.t().inverse()), // so that Project(features) = embeddings
-            Project = x => x.matmul(projectorWeight.t()),
+            FeaturesBeforeProjector = features,
+            Project = project,
             ClsAttention = (randn(N, generator: g) * 2).softmax(0),
-            LastLayerQueries = randn(N + 1, Hidden, generator: g),
-            LastLayerKeys = randn(N + 1, Hidden, generator: g),
+            LastLayerQueries = randn(N + 1, VisionWidth, generator: g),
+            LastLayerKeys = randn(N + 1, VisionWidth, generator: g),
             Layout = layout,
             Tower = VisionTowerKind.ClipWithCls,
         };
@@ -98,7 +108,7 @@ public sealed class SyntheticPrompt
                         Hidden = randn(length, Hidden, generator: g),
                         Attention = probe.AttentionQueryRows.Count > 0 ? (randn(Heads, probe.AttentionQueryRows.Count, length, generator: g) * 6).softmax(2) : null,
                         AttentionQueryRows = probe.AttentionQueryRows,
-                        Keys = probe.NeedsKeys ? randn(length, Hidden, generator: g) : null,
+                        Keys = probe.NeedsKeys ? randn(length, KeyWidth, generator: g) : null,
                         FinalNorm = h => h / h.pow(2).mean([1], keepdim: true).add(1e-6).sqrt(),
                         PromptEmbeddings = promptEmbeddings,
                         TextAfterImage = Enumerable.Range(0, length).Where(i => !rows[i].Visual && rows[i].Row >= Prefix + N).Select(i => (long)i).ToArray(),

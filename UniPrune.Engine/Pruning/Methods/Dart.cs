@@ -25,8 +25,9 @@ public enum DartPivotOrder
 /// keeps |P_I| + (|P_I|+|P_T|)·TOKEN_TOPK tokens — its documented count, which overshoots k (132 for 128 at N = 576). With
 /// exact_count=true, TOKEN_TOPK = (k − |P_I|) // P and the remainder is filled from the last pivot's list, giving exactly k.
 /// Differences from the reference / methods.md: methods.md says LightCompress gives 132 for 128; with its shipped reduction_ratio 0.7778 it
-/// gives 124 (golden README disagreement 3) — we follow the official max_num_trunction form. Candidates are scanned in ascending order (the
-/// reference uses set order; only exact cosine ties could differ). Parameters: pivot_image, pivot_text, exact_count, pivot_order.
+/// gives 124 (golden README disagreement 3) — we follow the official max_num_trunction form. All pivot cosines come from one normalised matmul (the
+/// reference calls cosine_similarity once per pivot; float rounding differs at 1e−7). Candidates are scanned in ascending order
+/// (the reference uses set order; only exact cosine ties could differ). Parameters: pivot_image, pivot_text, exact_count, pivot_order.
 /// </summary>
 public sealed class Dart : IIntraLlmMethod
 {
@@ -86,21 +87,24 @@ public sealed class Dart : IIntraLlmMethod
             ? PythonSetOrder.Of([.. imagePivotRows, .. textPivotRows])
             : [.. imagePivotRows, .. textPivotRows];
 
-        var candidates = Enumerable.Range(0, n).Select(i => (long)i).Except(imagePivots).ToList();
-        var hidden = normedHidden.to_type(ScalarType.Float32);
+        // All pivot-to-visual cosines in one matmul; each pivot then takes its least similar remaining candidates.
+        var unit = nn.functional.normalize(normedHidden.to_type(ScalarType.Float32), p: 2, dim: 1);
+        var cosines = unit.index_select(0, tensor(walk)).matmul(unit.index_select(0, tensor(visualRows)).t()); // (pivots, N)
+        var taken = new bool[n];
+        foreach (long v in imagePivots) taken[v] = true;
         var picks = new List<long[]>();
         var kept = new SortedSet<long>(imagePivots);
+        int available = n - imagePivots.Length;
         for (int p = 0; p < walk.Length; p++)
         {
-            int take = Math.Min(topK + (p == walk.Length - 1 ? remainder : 0), candidates.Count);
+            int take = Math.Min(topK + (p == walk.Length - 1 ? remainder : 0), available);
             if (take == 0) { picks.Add([]); continue; }
             using var inner = NewDisposeScope();
-            var candidateRows = tensor(candidates.Select(c => visualRows[c]).ToArray());
-            var cos = nn.functional.cosine_similarity(hidden[walk[p]].unsqueeze(0), hidden.index_select(0, candidateRows), dim: 1);
-            var least = Selection.TopKOrder(-cos, take).Select(i => candidates[(int)i]).ToArray();
+            var mask = tensor(taken);
+            var least = Selection.TopKOrder(-cosines[p].masked_fill(mask, float.PositiveInfinity), take);
             picks.Add(least);
-            foreach (long v in least) kept.Add(v);
-            candidates = candidates.Except(least).ToList();
+            foreach (long v in least) { kept.Add(v); taken[v] = true; }
+            available -= take;
         }
         return new Trace([.. kept], imagePivots, textPivotRows, walk, picks, topK);
     }

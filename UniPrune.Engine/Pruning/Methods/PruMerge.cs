@@ -26,7 +26,8 @@ public enum PruMergeBudget
 /// float truncation can make one less than the outlier count, golden README disagreement 4); PruMerge+ adds arange(0, N−1, int(int(1/ratio)/3))
 /// minus the kept ones (the reference's literal 575 is N−1). FixedK — k−1 by attention (PruMerge) or ⌈(k−1)/4⌉ by attention plus
 /// uniform-grid tokens filled from the attention ranking (PruMerge+), + 1 extra = k tokens.
-/// Differences from the reference: the per-token Python loop is one k×N cosine matmul + top-32; the adaptive rule keeps at least one token
+/// Differences from the reference: the per-token Python loop is one k×N cosine matmul + top-32 and one
+/// (k×N)·(N×C) weighted sum; the adaptive rule keeps at least one token
 /// (the reference keeps none and PruMerge+ divides by zero when there is no outlier). methods.md calls token_prune_merge_advanced the
 /// inference path; the repo's forward() calls it, token_prune_merge_advanced_plus is the commented-out alternative — both are provided
 /// (golden README disagreement 1). Towers without CLIP q/k (InternVL, Qwen) use the model's importance substitute (ClsAttention or
@@ -135,8 +136,9 @@ public sealed class PruMerge : IPreLlmMethod
         similarity.scatter_(1, keptIndex.unsqueeze(1), full(kept.Length, 1, float.NegativeInfinity)); // never itself
         int m = Math.Min(neighbours, n - 1);
         var (_, nearest) = similarity.topk(m, dim: 1, largest: true, sorted: true);           // (kept, m)
-        var weights = a.index_select(0, nearest.flatten()).view(kept.Length, m, 1);
-        var absorbed = (f.index_select(0, nearest.flatten()).view(kept.Length, m, -1) * weights).sum(1);
+        // Σ_j a_j·x_j over each kept token's neighbours as one (kept × N) weight matrix times the features.
+        var weights = zeros(kept.Length, n).scatter_(1, nearest, a.index_select(0, nearest.flatten()).view(kept.Length, m));
+        var absorbed = weights.matmul(f);
         var merged = f.index_select(0, keptIndex) + absorbed;
         var keptSet = new HashSet<long>(kept);
         var rest = tensor(Enumerable.Range(0, n).Select(i => (long)i).Where(i => !keptSet.Contains(i)).ToArray());

@@ -75,7 +75,13 @@ public sealed class VisPruner : IPreLlmMethod
 
         var order = Selection.ArgsortDescending(importance);
         var residual = order[important..].ToList();
-        var normalized = Selection.Normalized(features);
+        // One Gram matrix of the residual tokens replaces a matmul per round: each round only gathers its A×B block
+        // (O(R²) instead of O(R²·d) per round; ≈(N−T)/8 rounds).
+        var residualIndex = tensor(residual.ToArray());
+        var normalized = Selection.Normalized(features.index_select(0, residualIndex));
+        var gram = normalized.matmul(normalized.t());
+        var position = new Dictionary<long, long>();
+        for (int i = 0; i < residual.Count; i++) position[residual[i]] = i;
         while (true)
         {
             int r = Math.Min(perRoundCap, residual.Count - diverse);
@@ -86,7 +92,9 @@ public sealed class VisPruner : IPreLlmMethod
             var b = residual.Where((_, i) => i % 2 == 1).ToArray();
             if (b.Length == 0) { residual = [.. a[..^r]]; break; }
             using var inner = NewDisposeScope();
-            var scores = normalized.index_select(0, tensor(a)).matmul(normalized.index_select(0, tensor(b)).t()).max(1).values;
+            var rowsA = tensor(a.Select(x => position[x]).ToArray());
+            var colsB = tensor(b.Select(x => position[x]).ToArray());
+            var scores = gram.index_select(0, rowsA).index_select(1, colsB).max(dim: 1).values;
             var distinct = Selection.ArgsortDescending(scores)[r..];
             residual = [.. distinct.Select(i => a[i]), .. b];
         }
