@@ -1,5 +1,6 @@
 using System.Text.Json;
 using UniPrune.Engine.Synthetic;
+using UniPrune.Engine.Text;
 
 namespace UniPrune.Engine.Tests.Synthetic;
 
@@ -39,6 +40,27 @@ public class TokenizerBuilderTests
         Assert.Equal(0, vocab.GetProperty("!").GetInt32());
         Assert.Equal(220, vocab.GetProperty("Ġ").GetInt32()); // as in GPT-2 and Qwen2
         Assert.True(vocab.TryGetProperty("Ġthe", out _));
-        Assert.Equal(256, TokenizerBuilder.ByteLevelAlphabet().Values.Distinct().Count());
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void TheProjectLoaderReadsBuiltTokenizersAndRoundTripsText(bool sentencePiece)
+    {
+        var corpus = SyntheticCorpus.Texts(SyntheticSplit.Train, 10).ToList();
+        string json = sentencePiece ? TokenizerBuilder.SentencePieceBpe(corpus, 600, ["<image>"])
+            : TokenizerBuilder.ByteLevelBpe(corpus, 600, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]);
+        string path = Path.Combine(TestPaths.NewTempDir(), "tokenizer.json");
+        File.WriteAllText(path, json);
+        var tokenizer = HfTokenizer.Load(path);
+        foreach (var text in corpus.Take(200).Append("Unseen: Zürich 42\tok 图"))
+        {
+            var ids = tokenizer.Encode(text, addSpecialTokens: false);
+            Assert.All(ids, id => Assert.InRange(id, 0, 599));
+            Assert.Equal(text, tokenizer.Decode(ids));
+        }
+        // Learned merges make in-domain text short: fewer tokens than characters by a wide margin.
+        int chars = corpus.Take(200).Sum(t => t.Length), tokens = corpus.Take(200).Sum(t => tokenizer.Encode(t, false).Length);
+        Assert.True(tokens * 3 < chars, $"{tokens} tokens for {chars} characters");
     }
 }

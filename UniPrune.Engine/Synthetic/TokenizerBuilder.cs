@@ -58,7 +58,7 @@ public static class TokenizerBuilder
     /// <summary>Qwen2 layout: the 256 byte symbols first, then merges, then <paramref name="addedTokens"/> (e.g. &lt;|im_start|&gt;).</summary>
     public static string ByteLevelBpe(IEnumerable<string> corpus, int vocabSize, IReadOnlyList<string> addedTokens)
     {
-        var byteToChar = ByteLevelAlphabet();
+        var byteToChar = UniPrune.Engine.Text.ByteLevelAlphabet.ByteToChar;
         var vocab = new Dictionary<string, int>();
         foreach (var c in byteToChar.Values.Order()) vocab[c.ToString()] = vocab.Count; // GPT-2 order: "!" is 0, "Ġ" (space) 220
         var split = new Regex(QwenSplitPattern, RegexOptions.Compiled);
@@ -84,17 +84,6 @@ public static class TokenizerBuilder
             ["model"] = Model(vocab, merges, byteFallback: false, unk: null),
         };
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
-    }
-
-    /// <summary>GPT-2's reversible byte → printable-character table, which byte-level BPE vocabularies are written in.</summary>
-    public static Dictionary<byte, char> ByteLevelAlphabet()
-    {
-        var printable = Enumerable.Range('!', '~' - '!' + 1).Concat(Enumerable.Range('¡', '¬' - '¡' + 1)).Concat(Enumerable.Range('®', 'ÿ' - '®' + 1)).ToHashSet();
-        var map = new Dictionary<byte, char>();
-        int next = 0;
-        for (int b = 0; b < 256; b++)
-            map[(byte)b] = printable.Contains(b) ? (char)b : (char)(256 + next++);
-        return map;
     }
 
     private static Dictionary<string, long> CountWords(IEnumerable<string> texts, Func<string, IEnumerable<string>> split)
