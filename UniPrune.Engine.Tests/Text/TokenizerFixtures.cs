@@ -11,16 +11,34 @@ public static class TokenizerFixtures
 {
     public static string Root => Path.Combine(TestPaths.Fixtures, "tokenizers");
 
-    private static readonly Dictionary<string, Lazy<HfTokenizer>> Variants = new()
+    /// <summary>Each variant's tokenizer.json and tokenizer_config.json (null: none).</summary>
+    public static readonly IReadOnlyDictionary<string, (string Json, string? Config)> Files = new Dictionary<string, (string, string?)>
     {
-        ["llama2"] = new(() => HfTokenizer.Load(Path.Combine(Root, "llama2", "tokenizer.json.gz"))),
-        ["llava15_hf"] = new(() => HfTokenizer.Load(Path.Combine(Root, "llama2", "tokenizer.json.gz"), Path.Combine(Root, "llava15_hf", "tokenizer_config.json"))),
-        ["qwen25vl"] = new(() => HfTokenizer.Load(Path.Combine(Root, "qwen", "tokenizer.json.gz"), Path.Combine(Root, "qwen25vl", "tokenizer_config.json"))),
-        ["internvl3"] = new(() => HfTokenizer.Load(Path.Combine(Root, "qwen", "tokenizer.json.gz"), Path.Combine(Root, "internvl3", "tokenizer_config.json"))),
-        ["qwen3"] = new(() => HfTokenizer.LoadDirectory(Path.Combine(Root, "qwen"))),
+        ["llama2"] = (Path.Combine(Root, "llama2", "tokenizer.json.gz"), null),
+        ["llava15_hf"] = (Path.Combine(Root, "llama2", "tokenizer.json.gz"), Path.Combine(Root, "llava15_hf", "tokenizer_config.json")),
+        ["qwen25vl"] = (Path.Combine(Root, "qwen", "tokenizer.json.gz"), Path.Combine(Root, "qwen25vl", "tokenizer_config.json")),
+        ["internvl3"] = (Path.Combine(Root, "qwen", "tokenizer.json.gz"), Path.Combine(Root, "internvl3", "tokenizer_config.json")),
+        ["qwen3"] = (Path.Combine(Root, "qwen", "tokenizer.json.gz"), Path.Combine(Root, "qwen", "tokenizer_config.json")),
     };
 
+    private static readonly Dictionary<string, Lazy<HfTokenizer>> Variants =
+        Files.ToDictionary(kv => kv.Key, kv => new Lazy<HfTokenizer>(() => HfTokenizer.Load(kv.Value.Json, kv.Value.Config)));
+
     public static HfTokenizer Get(string variant) => Variants[variant].Value;
+
+    /// <summary>The variant's added-token strings, read from its files without building the tokenizer (cheap enough for test discovery).</summary>
+    public static IReadOnlyList<string> AddedTokenContents(string variant)
+    {
+        var (json, config) = Files[variant];
+        if (config is not null)
+        {
+            using var c = JsonDocument.Parse(File.ReadAllBytes(config));
+            return c.RootElement.GetProperty("added_tokens_decoder").EnumerateObject().Select(p => p.Value.GetProperty("content").GetString()!).ToList();
+        }
+        using var gz = new System.IO.Compression.GZipStream(File.OpenRead(json), System.IO.Compression.CompressionMode.Decompress);
+        using var doc = JsonDocument.Parse(gz);
+        return doc.RootElement.GetProperty("added_tokens").EnumerateArray().Select(a => a.GetProperty("content").GetString()!).ToList();
+    }
 
     public static HfTokenizer Llama2 => Get("llama2");
     public static HfTokenizer LlavaHf => Get("llava15_hf");

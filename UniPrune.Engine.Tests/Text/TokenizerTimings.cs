@@ -13,12 +13,11 @@ public class TokenizerTimings(Xunit.Abstractions.ITestOutputHelper output)
     public void Build_and_encode_speed()
     {
         Skip.IfNot(Environment.GetEnvironmentVariable("UNIPRUNE_BENCH") == "1", "a measurement; set UNIPRUNE_BENCH=1 to run it");
-        var root = TokenizerFixtures.Root;
         // Fresh builds (not the shared fixtures) so the build time is measured.
         var builds = new (string Name, Func<HfTokenizer> Build)[]
         {
-            ("llama2", () => HfTokenizer.Load(Path.Combine(root, "llama2", "tokenizer.json.gz"))),
-            ("qwen25vl", () => HfTokenizer.Load(Path.Combine(root, "qwen", "tokenizer.json.gz"), Path.Combine(root, "qwen25vl", "tokenizer_config.json"))),
+            ("llama2", () => HfTokenizer.Load(TokenizerFixtures.Files["llama2"].Json)),
+            ("qwen25vl", () => HfTokenizer.Load(TokenizerFixtures.Files["qwen25vl"].Json, TokenizerFixtures.Files["qwen25vl"].Config)),
         };
         string text = string.Concat(TokenizerFixtures.Reference.Variants["llama2"].Select(c => c.Text + "\n"));
         string corpus = string.Concat(Enumerable.Repeat(text, 200));
@@ -27,7 +26,16 @@ public class TokenizerTimings(Xunit.Abstractions.ITestOutputHelper output)
             var times = new List<double>();
             HfTokenizer tokenizer = null!;
             for (int i = 0; i < 3; i++) { tokenizer = build(); times.Add(tokenizer.BuildTime.TotalSeconds); }
-            output.WriteLine($"{name}: build {times.Min():F2} s (min of 3; first {times[0]:F2} s)");
+            var (json, config) = TokenizerFixtures.Files[name];
+            var parse = Stopwatch.StartNew();
+            var definition = TokenizerDefinition.Load(json, config);
+            output.WriteLine($"{name}: build {times.Min():F2} s (min of 3; first {times[0]:F2} s), of which reading + parsing the files {parse.Elapsed.TotalSeconds:F2} s");
+            if (definition.Layout == TokenizerLayout.SentencePieceBpe)
+            {
+                var proto = Stopwatch.StartNew();
+                int bytes = SentencePieceModelWriter.Write(definition).Length;
+                output.WriteLine($"{name}: SentencePiece proto {bytes / 1024} KiB written in {proto.Elapsed.TotalSeconds:F3} s");
+            }
 
             tokenizer.Encode(corpus); // warm caches and JIT
             var speeds = new List<double>();

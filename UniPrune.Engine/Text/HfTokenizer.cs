@@ -17,6 +17,8 @@ namespace UniPrune.Engine.Text;
 /// When <c>tokenizer_config.json</c> has <c>added_tokens_decoder</c>, that map is the complete added-token set
 /// (transformers writes every added token there). This is how InternVL3 puts its own tokens at 151665+ over the
 /// Qwen2.5 vocabulary, and how llava-hf adds &lt;image&gt; 32000 to LLaMA-2's.
+/// Added tokens are matched in the raw text whatever their <c>normalized</c> flag (every added token of the three
+/// model families has normalized = false); <c>single_word</c> = true is refused at load.
 /// </remarks>
 public sealed class HfTokenizer
 {

@@ -46,14 +46,13 @@ internal static class SentencePieceModelWriter
             // A multi-character piece that no merge produces is unreachable in HF; Unused makes SentencePiece split it again.
             else type = piece.EnumerateRunes().Count() == 1 ? PieceType.Normal : PieceType.Unused;
 
-            var message = new MemoryStream();
-            var pieceOutput = new CodedOutputStream(message);
-            pieceOutput.WriteTag(1, WireFormat.WireType.LengthDelimited); pieceOutput.WriteString(piece);
-            pieceOutput.WriteTag(2, WireFormat.WireType.Fixed32); pieceOutput.WriteFloat(score);
-            pieceOutput.WriteTag(3, WireFormat.WireType.Varint); pieceOutput.WriteEnum((int)type);
-            pieceOutput.Flush();
+            // SentencePiece { 1: piece, 2: score, 3: type }, written in place with its length prefix.
+            int length = 1 + CodedOutputStream.ComputeStringSize(piece) + 1 + 4 + 1 + CodedOutputStream.ComputeEnumSize((int)type);
             output.WriteTag(1, WireFormat.WireType.LengthDelimited);
-            output.WriteBytes(ByteString.CopyFrom(message.ToArray()));
+            output.WriteLength(length);
+            output.WriteTag(1, WireFormat.WireType.LengthDelimited); output.WriteString(piece);
+            output.WriteTag(2, WireFormat.WireType.Fixed32); output.WriteFloat(score);
+            output.WriteTag(3, WireFormat.WireType.Varint); output.WriteEnum((int)type);
         }
 
         var trainer = new MemoryStream();
