@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using UniPrune.Engine.Core;
+using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Models.Qwen25VL;
 using static TorchSharp.torch;
 
@@ -38,11 +39,9 @@ public class Qwen25VLCheckpointTests
     private static float[] PromptLogits(Qwen25VLModel model)
     {
         using var golden = new Qwen25VLGolden();
-        using var ids = golden.Inputs.Read("input_ids");
-        using var pixels = golden.Inputs.Read("pixel_values");
-        using var result = model.Generate(new Qwen25VLInput { InputIds = ids.data<long>().ToArray(), PixelValues = pixels, Grids = golden.Grids() },
-            maxNewTokens: 1, stopTokens: new HashSet<long>(), keepStepLogits: true);
-        return result.Run.StepLogits![0].data<float>().ToArray();
+        using var image = golden.Encode(model, VisionExtras.None);
+        using var run = model.RunPrompt(golden.InputIds(), [image], null, 1, new HashSet<long>(), keepStepLogits: true);
+        return run.Greedy.StepLogits![0].data<float>().ToArray();
     }
 
     [Fact]
@@ -53,8 +52,8 @@ public class Qwen25VLCheckpointTests
             kv => kv.Key.StartsWith("visual.") ? "model." + kv.Key : kv.Key.StartsWith("model.") ? "model.language_model." + kv.Key["model.".Length..] : kv.Key,
             kv => kv.Value);
         string dir = WriteSharded(renamed);
-        using var original = Qwen25VLModel.Load(TestPaths.Golden("qwen2_5_vl"), ScalarType.Float32);
-        using var resaved = Qwen25VLModel.Load(dir, ScalarType.Float32);
+        using var original = Qwen25VLModel.Load(TestPaths.Golden("qwen2_5_vl"), ModelLoadOptions.Cpu());
+        using var resaved = Qwen25VLModel.Load(dir, ModelLoadOptions.Cpu());
         Assert.Equal(PromptLogits(original), PromptLogits(resaved));
     }
 
@@ -69,9 +68,9 @@ public class Qwen25VLCheckpointTests
         untiedWeights["lm_head.weight"] = untiedWeights["model.embed_tokens.weight"].clone();
         string untied = WriteSharded(untiedWeights);
 
-        using var tiedModel = Qwen25VLModel.Load(tied, ScalarType.Float32);
+        using var tiedModel = Qwen25VLModel.Load(tied, ModelLoadOptions.Cpu());
         Assert.DoesNotContain(tiedModel.ParameterShapes(), p => p.Name == "lm_head.weight");
-        using var untiedModel = Qwen25VLModel.Load(untied, ScalarType.Float32);
+        using var untiedModel = Qwen25VLModel.Load(untied, ModelLoadOptions.Cpu());
         Assert.Equal(PromptLogits(untiedModel), PromptLogits(tiedModel));
     }
 
@@ -80,7 +79,7 @@ public class Qwen25VLCheckpointTests
     {
         var weights = GoldenWeights();
         weights.Remove("visual.blocks.2.attn.qkv.bias");
-        var e = Assert.Throws<CheckpointFormatException>(() => Qwen25VLModel.Load(WriteSharded(weights), ScalarType.Float32).Dispose());
+        var e = Assert.Throws<CheckpointFormatException>(() => Qwen25VLModel.Load(WriteSharded(weights), ModelLoadOptions.Cpu()).Dispose());
         Assert.Contains("visual.blocks.2.attn.qkv.bias", e.Message);
     }
 
@@ -89,7 +88,7 @@ public class Qwen25VLCheckpointTests
     {
         var weights = GoldenWeights();
         weights["visual.blocks.2.attn.extra"] = zeros(3);
-        var e = Assert.Throws<CheckpointFormatException>(() => Qwen25VLModel.Load(WriteSharded(weights), ScalarType.Float32).Dispose());
+        var e = Assert.Throws<CheckpointFormatException>(() => Qwen25VLModel.Load(WriteSharded(weights), ModelLoadOptions.Cpu()).Dispose());
         Assert.Contains("visual.blocks.2.attn.extra", e.Message);
     }
 
@@ -98,7 +97,7 @@ public class Qwen25VLCheckpointTests
     {
         var weights = GoldenWeights();
         string dir = WriteSharded(weights, c => c["intermediate_size"] = 96);
-        var e = Assert.Throws<CheckpointFormatException>(() => Qwen25VLModel.Load(dir, ScalarType.Float32).Dispose());
+        var e = Assert.Throws<CheckpointFormatException>(() => Qwen25VLModel.Load(dir, ModelLoadOptions.Cpu()).Dispose());
         Assert.Contains("model.layers.0.mlp.gate_proj.weight", e.Message);
         Assert.Contains("[128, 64]", e.Message);
     }
@@ -108,7 +107,7 @@ public class Qwen25VLCheckpointTests
     {
         var weights = GoldenWeights();
         weights["model.layers.0.self_attn.rotary_emb.inv_freq"] = ones(16);
-        using var model = Qwen25VLModel.Load(WriteSharded(weights), ScalarType.Float32);
+        using var model = Qwen25VLModel.Load(WriteSharded(weights), ModelLoadOptions.Cpu());
         Assert.NotEmpty(model.ParameterShapes());
     }
 }

@@ -1,4 +1,5 @@
 using UniPrune.Engine.Core;
+using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Models.Qwen25VL;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
@@ -27,6 +28,21 @@ internal sealed class Qwen25VLGolden : IDisposable
         using var g = Inputs.Read("image_grid_thw");
         var v = g.data<long>().ToArray();
         return Enumerable.Range(0, (int)g.shape[0]).Select(i => new GridThw((int)v[3 * i], (int)v[3 * i + 1], (int)v[3 * i + 2])).ToArray();
+    }
+
+    public long[] InputIds()
+    {
+        using var ids = Inputs.Read("input_ids");
+        return ids.data<long>().ToArray();
+    }
+
+    public Qwen25VLModel LoadModel() => Qwen25VLModel.Load(Folder, ModelLoadOptions.Cpu());
+
+    /// <summary>The golden image through the model's vision tower.</summary>
+    public EncodedImage Encode(Qwen25VLModel model, VisionExtras extras)
+    {
+        using var pixels = Inputs.Read("pixel_values");
+        return model.EncodePixels(pixels, Grids().Single(), extras);
     }
 
     public void Dispose()

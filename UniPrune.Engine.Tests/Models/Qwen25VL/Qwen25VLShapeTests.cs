@@ -17,7 +17,7 @@ public class Qwen25VLShapeTests
     public void MetaSkeletonShapesAreApprovedAndTotalsMatchTheSpec(string size, double visionM, double mergerM, double llmM)
     {
         var config = Qwen25VLConfig.Load(Qwen25VLConfigTests.RealConfig(size));
-        using var model = new Qwen25VLModel(config, new ParameterFactory(ScalarType.BFloat16, META));
+        using var model = Qwen25VLModel.OnMeta(config);
         var shapes = model.ParameterShapes().ToList();
         Assert.All(shapes, s => Assert.False(string.IsNullOrEmpty(s.Name)));
         ShapeApproval.Verify($"Qwen2.5-VL-{size.ToUpperInvariant()}-Instruct.shapes", ShapeApproval.Render(shapes));

@@ -17,24 +17,17 @@ namespace UniPrune.Engine.Tests.Models.Qwen25VL;
 /// </summary>
 public class Qwen25VLSignalTests(ITestOutputHelper log)
 {
-    private static Qwen25VLInput GoldenInput(Qwen25VLGolden golden, out Tensor pixels)
-    {
-        using var ids = golden.Inputs.Read("input_ids");
-        pixels = golden.Inputs.Read("pixel_values");
-        return new Qwen25VLInput { InputIds = ids.data<long>().ToArray(), PixelValues = pixels, Grids = golden.Grids() };
-    }
-
     [Theory]
     [InlineData(3, "outputs", "llm_layer2_attn_last_token_per_head", "llm_layer2_attn_last_token_mean")]
     [InlineData(2, "selection", "llm_layer1_attn_last_token_per_head", "llm_layer1_attn_last_token_mean")]
     public void AttentionProbeEqualsTheReferenceRow(int layerK, string source, string perHead, string mean)
     {
         using var golden = new Qwen25VLGolden();
-        using var model = Qwen25VLModel.Load(golden.Folder, ScalarType.Float32);
-        var input = GoldenInput(golden, out var pixels);
-        using var _ = pixels;
-        using var probe = ReplayHooks.Probe(layerK, [input.InputIds.Length - 1]);
-        using var result = model.Generate(input, maxNewTokens: 1, probe);
+        using var model = golden.LoadModel();
+        using var image = golden.Encode(model, VisionExtras.None);
+        var ids = golden.InputIds();
+        using var probe = ReplayHooks.Probe(layerK, [ids.Length - 1]);
+        using var run = model.RunPrompt(ids, [image], probe, 1, new HashSet<long>());
 
         using var selection = SafetensorsFile.Open(Path.Combine(golden.Folder, "selection", "selection_inputs.safetensors"));
         var file = source == "outputs" ? golden.Outputs : selection;
@@ -87,13 +80,13 @@ public class Qwen25VLSignalTests(ITestOutputHelper log)
         var hooks = new RecordingHooks(PruningRegistry.CreateHooks(selection.Method, new PruningSettings(selection.Ratio) { Parameters = parameters }));
 
         using var golden = new Qwen25VLGolden();
-        using var model = Qwen25VLModel.Load(golden.Folder, ScalarType.Float32);
-        var input = GoldenInput(golden, out var pixels);
-        using var _ = pixels;
-        using var result = model.Generate(input, maxNewTokens: 1, hooks);
+        using var model = golden.LoadModel();
+        // The importance substitute is computed only because the method's extras ask for it (here: all of them).
+        using var image = golden.Encode(model, VisionExtras.All);
+        using var run = model.RunPrompt(golden.InputIds(), [image], hooks, 1, new HashSet<long>());
 
         Assert.NotNull(hooks.Kept);
         Assert.Equal(selection.Longs("kept_indices"), hooks.Kept!.Order());
-        Assert.Equal(selection.Longs("kept_indices").Length, result.VisualTokensKept);
+        Assert.Equal(selection.Longs("kept_indices").Length, run.VisualTokensKept);
     }
 }

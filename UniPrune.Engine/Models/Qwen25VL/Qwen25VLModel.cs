@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Security.Cryptography;
+using UniPrune.Engine.Imaging;
 using UniPrune.Engine.Core;
 using UniPrune.Engine.Generation;
 using UniPrune.Engine.Models.Abstractions;
@@ -7,7 +9,7 @@ using static TorchSharp.torch;
 
 namespace UniPrune.Engine.Models.Qwen25VL;
 
-// Qwen2.5-VL end to end, read top to bottom: vision tower → splice the merger outputs into the placeholder rows →
+// Qwen2.5-VL end to end, read top to bottom: vision tower (per image) → splice the merger outputs into the placeholder rows →
 // 3-row M-RoPE ids on the full prompt → pre-LLM seam (gather rows and their original 3-D ids) → the shared causal
 // decoder with the intra-LLM seam → greedy decoding from an explicit next position (methods.md §1.4, P-QWEN).
 
@@ -54,54 +56,39 @@ public sealed class MropeRotaryEmbedding : IRotaryEmbedding
     }
 }
 
-/// <summary>One request's model input: token ids with every image's placeholders expanded, and its patch rows.</summary>
-public sealed class Qwen25VLInput
+/// <summary>Run-time choices of a Qwen2.5-VL model.</summary>
+/// <param name="MinPixels">smart_resize lower bound; null = the preprocessor_config.json value (VLMEvalKit: 1280·28²; paper: 256·28²).</param>
+/// <param name="MaxPixels">smart_resize upper bound; null = the preprocessor_config.json value (paper: 1280·28²).</param>
+/// <param name="SystemPrompt">The system turn; the chat template's default when VLMEvalKit sets none.</param>
+public sealed record Qwen25VLOptions(int? MinPixels = null, int? MaxPixels = null, string SystemPrompt = Qwen25VLPrompt.DefaultSystemPrompt)
 {
-    public required long[] InputIds { get; init; }
-    /// <summary>(Σ patches, C·T·P·P) rows of all images in prompt order; null for a text-only prompt.</summary>
-    public Tensor? PixelValues { get; init; }
-    public IReadOnlyList<GridThw> Grids { get; init; } = [];
+    /// <summary>The paper's token budget: 256·28² … 1280·28² pixels.</summary>
+    public static Qwen25VLOptions Paper => new(256 * 28 * 28, 1280 * 28 * 28);
 }
 
-/// <summary>Every intermediate stage of one run (golden parity tests); tensors are copies owned by the trace.</summary>
-public sealed class Qwen25VLTrace : IDisposable
+/// <summary>Everything a prompt run produced, for the harness (as a <see cref="GenerationResult"/>) and for parity tests.</summary>
+public sealed class Qwen25VLPromptRun : IDisposable
 {
-    public VisionTrace Vision { get; } = new();
-    public Tensor? ImageEmbeds { get; internal set; }
+    public required GreedyRun Greedy { get; init; }
     /// <summary>LLM input before any pre-LLM drop (L, H).</summary>
-    public Tensor? InputsEmbeds { get; internal set; }
-    public MropePositions? Positions { get; internal set; }
-    /// <summary>What entered layer 0 after the pre-LLM seam: rows (L', H) and their 3-D ids (3, L').</summary>
-    public Tensor? LlmInputsEmbeds { get; internal set; }
-    public Tensor? LlmPositionIds { get; internal set; }
-    /// <summary>Residual stream after every layer and the final norm, over the rows each layer processed.</summary>
-    public DecoderTrace Decoder { get; } = new();
-    /// <summary>float32 logits at every row that reached the head (L', V).</summary>
-    public Tensor? PromptLogits { get; internal set; }
+    public required Tensor InputsEmbeds { get; init; }
+    /// <summary>What entered layer 0: rows (L', H) and their original 3-D ids (3, L').</summary>
+    public required Tensor LlmInput { get; init; }
+    public required Tensor LlmPositions { get; init; }
+    /// <summary>M-RoPE ids of the full prompt and rope_delta.</summary>
+    public required MropePositions Positions { get; init; }
+    public required DecoderOutput Prefill { get; init; }
+    /// <summary>Position fed with each generated token (all three rows), plus the next one.</summary>
+    public required long[] DecodePositions { get; init; }
+    public required int PromptTokens { get; init; }
+    public required int VisualTokens { get; init; }
+    public required int VisualTokensKept { get; init; }
+    public required double MethodMs { get; init; }
 
     public void Dispose()
     {
-        Vision.Dispose();
-        ImageEmbeds?.Dispose();
-        InputsEmbeds?.Dispose();
-        LlmInputsEmbeds?.Dispose();
-        LlmPositionIds?.Dispose();
-        Decoder.Dispose();
-        PromptLogits?.Dispose();
+        Greedy.Dispose(); InputsEmbeds.Dispose(); LlmInput.Dispose(); LlmPositions.Dispose(); Prefill.Logits?.Dispose();
     }
-}
-
-/// <summary>What one greedy run produced, with token counts and stage times (milliseconds).</summary>
-public sealed record Qwen25VLGeneration(
-    GreedyRun Run,
-    int PromptTokens,
-    int VisualTokens,
-    int VisualTokensKept,
-    long FirstDecodePosition,
-    double VisionMs,
-    double HookMs) : IDisposable
-{
-    public void Dispose() => Run.Dispose();
 }
 
 /// <summary>
@@ -109,27 +96,37 @@ public sealed record Qwen25VLGeneration(
 /// <c>language.model.*</c> / <c>language.lm_head.weight</c> for <c>model.*</c> / <c>lm_head.weight</c> (the 3B ties
 /// lm_head to embed_tokens and has no such tensor).
 /// </summary>
-public sealed class Qwen25VLModel : nn.Module
+public sealed class Qwen25VLModel : nn.Module, IVisionLanguageModel
 {
+    public const string Family = "qwen25vl";
+
     private readonly Qwen25VisionTower visual;
     private readonly CausalLanguageModel language;
     private readonly MropeRotaryEmbedding _rotary;
 
     public Qwen25VLConfig Config { get; }
+    public Qwen25VLOptions Options { get; }
     public ScalarType DType { get; }
     public Device Device { get; }
     public Qwen25VisionTower Vision => visual;
     public CausalLanguageModel Language => language;
+    public ITextTokenizer? Tokenizer { get; private set; }
+    /// <summary>smart_resize + patchify with this run's pixel bounds (record MinPixels/MaxPixels with results).</summary>
+    public QwenImageProcessor? ImageProcessor { get; private set; }
+    public ModelIdentity Identity { get; private set; }
 
     /// <summary>Builds the model with uninitialised parameters (the meta device builds a shape-only skeleton).</summary>
-    public Qwen25VLModel(Qwen25VLConfig config, ParameterFactory factory) : base(nameof(Qwen25VLModel))
+    public Qwen25VLModel(Qwen25VLConfig config, ParameterFactory factory, Qwen25VLOptions? options = null) : base(nameof(Qwen25VLModel))
     {
-        Config = config; DType = factory.DType; Device = factory.Device;
+        Config = config; Options = options ?? new Qwen25VLOptions(); DType = factory.DType; Device = factory.Device;
         visual = new Qwen25VisionTower(config.Vision, factory);
         language = new CausalLanguageModel(DecoderConfigOf(config.Text), factory);
         _rotary = new MropeRotaryEmbedding(config.Text.HeadDim, config.Text.RopeTheta, config.Text.MropeSection);
+        Identity = new ModelIdentity(Family, "(unloaded)", "", "", DType.ToString(), Device.ToString());
         RegisterComponents();
     }
+
+    public static Qwen25VLModel OnMeta(Qwen25VLConfig config, ScalarType dtype = ScalarType.BFloat16) => new(config, new ParameterFactory(dtype, META));
 
     public static DecoderConfig DecoderConfigOf(Qwen25VLTextConfig t) => new(
         HiddenSize: t.HiddenSize, IntermediateSize: t.IntermediateSize, NumLayers: t.NumLayers, NumHeads: t.NumHeads,
@@ -137,17 +134,41 @@ public sealed class Qwen25VLModel : nn.Module
         RopeTheta: t.RopeTheta, AttentionBias: true, TieWordEmbeddings: t.TieWordEmbeddings, HiddenAct: Activation.Silu);
 
     /// <summary>
-    /// Loads a checkpoint folder (config.json + model.safetensors or a sharded index) strictly: every parameter must
-    /// be present with its shape and every tensor must be used (rotary inv_freq buffers and, for tied models, a
-    /// redundant lm_head are tolerated). Old and new transformers names are both accepted.
+    /// Loads a model folder (config.json, model.safetensors or a sharded index, preprocessor_config.json and
+    /// tokenizer.json when present). The weight load is strict: every parameter present with its shape, every tensor
+    /// used (rotary inv_freq buffers and, for tied models, a redundant lm_head are tolerated). Old and new
+    /// transformers names are both accepted.
     /// </summary>
-    public static Qwen25VLModel Load(string folder, ScalarType dtype, Device? device = null)
+    public static Qwen25VLModel Load(string folder, ModelLoadOptions load, Qwen25VLOptions? options = null)
     {
         var config = Qwen25VLConfig.Load(Path.Combine(folder, "config.json"));
-        using var checkpoint = Checkpoint.Open(folder);
-        var model = new Qwen25VLModel(config, new ParameterFactory(dtype, device ?? CPU));
-        try { model.LoadWeights(checkpoint); }
-        catch { model.Dispose(); throw; }
+        var model = new Qwen25VLModel(config, new ParameterFactory(load.DType, load.Device), options);
+        try
+        {
+            using (var checkpoint = Checkpoint.Open(folder))
+            {
+                model.LoadWeights(checkpoint);
+                model.Identity = new ModelIdentity(Family, Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')),
+                    Fingerprints.OfFile(config.SourceFile), Fingerprints.OfWeights(checkpoint.Source), load.DType.ToString(), load.Device.ToString());
+            }
+            string preprocessor = Path.Combine(folder, "preprocessor_config.json");
+            if (File.Exists(preprocessor))
+            {
+                var processor = QwenImageProcessor.FromPreprocessorConfig(preprocessor);
+                model.ImageProcessor = processor with
+                {
+                    MinPixels = model.Options.MinPixels ?? processor.MinPixels,
+                    MaxPixels = model.Options.MaxPixels ?? processor.MaxPixels,
+                };
+            }
+            string tokenizerFile = Path.Combine(folder, "tokenizer.json");
+            if (File.Exists(tokenizerFile) && load.TokenizerLoader is not null) model.Tokenizer = load.TokenizerLoader(tokenizerFile);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
         return model;
     }
 
@@ -160,6 +181,9 @@ public sealed class Qwen25VLModel : nn.Module
             key => Qwen25VLCheckpointKeys.IsIgnorable(key) || key == tiedHead);
     }
 
+    /// <summary>Lets a tokenizer be attached after loading (tests, or a harness that builds tokenizers itself).</summary>
+    public void UseTokenizer(ITextTokenizer tokenizer) => Tokenizer = tokenizer;
+
     /// <summary>This module's parameter name → the hub file's tensor name.</summary>
     public static string HubName(string parameterName) =>
         parameterName.StartsWith("language.", StringComparison.Ordinal) ? parameterName["language.".Length..] : parameterName;
@@ -168,124 +192,233 @@ public sealed class Qwen25VLModel : nn.Module
     public IEnumerable<(string Name, long[] Shape)> ParameterShapes() =>
         named_parameters().Select(p => (HubName(p.name), p.parameter.shape));
 
+    // ---------------------------------------------------------------------------------------------------------------
+    // Vision
+    // ---------------------------------------------------------------------------------------------------------------
+
+    public EncodedImage EncodeImage(RgbImage image, VisionExtras extras = VisionExtras.All)
+    {
+        var processor = ImageProcessor ?? throw new InvalidOperationException(
+            $"{Identity.Name}: no preprocessor_config.json was loaded, so there is no image processor; use EncodePixels");
+        using var input = processor.Process(image);
+        return EncodePixels(input.PixelValues, input.Grid, extras);
+    }
+
     /// <summary>
-    /// Runs one request: vision tower, splice, pruning seams (when <paramref name="hooks"/> is given), prefill and
-    /// greedy decoding with a KV cache. Stops after <paramref name="maxNewTokens"/> or at a stop token.
+    /// Vision tower + merger for one image's patch rows (processor order). Images never attend to each other, so
+    /// encoding them one by one equals the reference's batched call. The attention-received importance is computed
+    /// only when <paramref name="extras"/> asks for it (one explicit softmax over the last full-attention block).
     /// </summary>
-    public Qwen25VLGeneration Generate(Qwen25VLInput input, int maxNewTokens, IPruningHooks? hooks = null,
-        IReadOnlySet<long>? stopTokens = null, bool keepStepLogits = false, Qwen25VLTrace? trace = null)
+    public EncodedImage EncodePixels(Tensor pixelRows, GridThw grid, VisionExtras extras = VisionExtras.All, VisionTrace? trace = null)
+    {
+        if (grid.T != 1) throw new NotSupportedException($"grid {grid}: only still images (T = 1) are supported");
+        using var _ = inference_mode();
+        var clock = Stopwatch.StartNew();
+        var output = visual.Forward(pixelRows.to(Device), [grid], extras.HasFlag(VisionExtras.AttentionReceived), trace);
+        GreedyDecoder.Synchronize(Device);
+        double ms = clock.Elapsed.TotalMilliseconds;
+        int m = Config.Vision.SpatialMergeSize;
+        return new EncodedImage
+        {
+            Embeddings = output.ImageEmbeds,
+            FeaturesBeforeProjector = output.FeaturesBeforeMerger,
+            AttentionReceived = output.AttentionReceived,
+            Units = [new VisualUnit(VisualUnitKind.Image, 0, 0, (int)output.ImageEmbeds.shape[0], grid.H / m, grid.W / m)],
+            VisionMs = ms,
+        };
+    }
+
+    /// <summary>Merge units (M, 4·C) → LLM space: the merger as a function, for methods that merge before it.</summary>
+    public Tensor Project(Tensor units) => visual.ProjectUnits(units);
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Prompts
+    // ---------------------------------------------------------------------------------------------------------------
+
+    /// <summary>Chat template → tokenizer → one placeholder per visual token of each image, in segment order.</summary>
+    public long[] TokenizePrompt(PromptMessage prompt, IReadOnlyList<EncodedImage> images)
+    {
+        var tokenizer = Tokenizer ?? throw new InvalidOperationException(
+            $"{Identity.Name}: no tokenizer (tokenizer.json absent or no TokenizerLoader given); use RunPrompt with token ids");
+        var order = ImageOrder(prompt, images);
+        var ids = tokenizer.Encode(Qwen25VLPrompt.Render(prompt, Options.SystemPrompt));
+        return Qwen25VLPrompt.ExpandImagePads(ids, Config.Tokens.ImageToken, order.Select(i => images[i].TokenCount).ToList());
+    }
+
+    public GenerationResult Generate(PromptMessage prompt, IReadOnlyList<EncodedImage> images, IPruningHooks? hooks, GenerationOptions options)
+    {
+        var tokenizer = Tokenizer ?? throw new InvalidOperationException(
+            $"{Identity.Name}: no tokenizer (tokenizer.json absent or no TokenizerLoader given); use RunPrompt with token ids");
+        var ids = TokenizePrompt(prompt, images);
+        var ordered = ImageOrder(prompt, images).Select(i => images[i]).ToList();
+        var stops = new HashSet<long>(Config.Tokens.StopTokens);
+        if (options.ExtraStopTokenIds is not null) stops.UnionWith(options.ExtraStopTokenIds.Select(t => (long)t));
+        using var run = RunPrompt(ids, ordered, hooks, options.MaxNewTokens, stops);
+        var answer = run.Greedy.StoppedAtStopToken ? run.Greedy.Tokens[..^1] : run.Greedy.Tokens;
+        return new GenerationResult(tokenizer.Decode(answer).Trim(), run.Greedy.Tokens, run.PromptTokens, run.VisualTokens, run.VisualTokensKept,
+            new StageTimings(ordered.Sum(i => i.VisionMs), run.Greedy.PrefillMs, run.Greedy.DecodeMs, run.MethodMs));
+    }
+
+    private static List<int> ImageOrder(PromptMessage prompt, IReadOnlyList<EncodedImage> images)
+    {
+        var order = prompt.Segments.OfType<ImageSegment>().Select(s => s.ImageIndex).ToList();
+        foreach (var index in order)
+            if (index < 0 || index >= images.Count) throw new ArgumentException($"the prompt refers to image {index} but {images.Count} were given");
+        return order;
+    }
+
+    /// <summary>
+    /// Runs a tokenised prompt whose i-th run of image placeholders (exactly TokenCount ids) takes images[i]:
+    /// splice, M-RoPE ids on the full prompt, the pre-LLM seam (kept rows keep their original 3-D ids), prefill with
+    /// the intra-LLM seam, and greedy decoding from max(position) + 1 = L + rope_delta whatever was dropped (P-QWEN).
+    /// </summary>
+    public Qwen25VLPromptRun RunPrompt(IReadOnlyList<long> inputIds, IReadOnlyList<EncodedImage> images, IPruningHooks? hooks, int maxNewTokens,
+        IReadOnlySet<long> stopTokenIds, LogitsSelection prefillLogits = LogitsSelection.Last, DecoderTrace? trace = null, bool keepStepLogits = false)
     {
         using var _ = inference_mode();
         using var scope = NewDisposeScope();
-        var tokens = Config.Tokens;
-        var ids = input.InputIds;
-        int length = ids.Length;
-
-        // Vision tower and splice: placeholder rows, in order, take the merger outputs.
-        var clock = Stopwatch.StartNew();
-        using var vision = input.Grids.Count == 0 ? null
-            : visual.Forward(input.PixelValues ?? throw new ArgumentException("image grids were given without pixel_values"),
-                input.Grids, withImportance: hooks is not null, trace?.Vision);
-        GreedyDecoder.Synchronize(Device);
-        double visionMs = clock.Elapsed.TotalMilliseconds;
-
-        var positions = MropePositions.Compute(ids, input.Grids, Config.Vision.SpatialMergeSize, tokens.ImageToken, tokens.VideoToken);
-        var layout = VisualLayoutOf(ids, input.Grids);
-        var embeds = language.Embed(tensor(ids, dtype: ScalarType.Int64));
-        if (vision is not null)
-        {
-            var rows = tensor(layout.SequenceIndices.ToArray(), dtype: ScalarType.Int64, device: Device);
-            embeds = embeds.index_copy(0, rows, vision.ImageEmbeds.to(DType, Device));
-        }
-        var positionIds = tensor(positions.Rows.SelectMany(r => r).ToArray(), [3, length], dtype: ScalarType.Int64, device: Device);
-        if (trace is not null)
-        {
-            trace.ImageEmbeds = vision is null ? null : VisionTrace.Keep(vision.ImageEmbeds);
-            trace.InputsEmbeds = VisionTrace.Keep(embeds);
-            trace.Positions = positions;
-        }
-
-        // Pre-LLM seam: kept rows keep their original 3-D ids; decoding continues after the unpruned maximum (P-QWEN).
-        var llmEmbeds = embeds;
-        var llmPositions = positionIds;
-        var llmLayout = layout;
-        double hookMs = 0;
-        if (hooks is not null && vision is not null)
-        {
-            var context = new PreLlmContext
-            {
-                Vision = new VisionEvidence
-                {
-                    Embeddings = vision.ImageEmbeds.to(DType, Device),
-                    FeaturesBeforeProjector = vision.FeaturesBeforeMerger,
-                    AttentionReceived = vision.AttentionReceived,
-                    Layout = layout,
-                    Tower = VisionTowerKind.QwenWindowedNoCls,
-                    Project = visual.ProjectUnits,
-                },
-                TextEmbeddings = embeds.index_select(0, tensor(TextRows(layout, length), dtype: ScalarType.Int64, device: Device)),
-                TextAfterImage = SequencePlan.TextAfterLastVisual(layout, length),
-            };
-            var hookClock = Stopwatch.StartNew();
-            var decision = hooks.OnVisualTokens(context);
-            hookMs += hookClock.Elapsed.TotalMilliseconds;
-            if (decision is not null)
-            {
-                var plan = SequencePlan.Build(layout, length, decision.Kept, decision.ExtraTokens);
-                llmEmbeds = plan.GatherRows(embeds, layout, decision.Kept, decision.Embeddings);
-                llmPositions = plan.Positions(positionIds, decision.Positions);   // (3, L'): always gathered
-                llmLayout = plan.Layout;
-            }
-        }
-
-        if (trace is not null)
-        {
-            trace.LlmInputsEmbeds = VisionTrace.Keep(llmEmbeds);
-            trace.LlmPositionIds = VisionTrace.Keep(llmPositions);
-        }
-
+        var (embeds, layout, mrope) = Splice(inputIds, images);
+        int promptLength = inputIds.Count;
+        var positions = tensor(mrope.Rows.SelectMany(r => r).ToArray(), [3, promptLength], dtype: ScalarType.Int64, device: Device);
+        Tensor llmInput = embeds, llmPositions = positions;
+        double methodMs = 0;
+        DecoderOutput? prefill = null;
+        var decodePositions = new List<long>();
         using var session = new DecoderSession(language, _rotary);
-        var pruning = hooks is null ? null : new IntraLlmPruning { Hooks = hooks, Layout = llmLayout, PromptEmbeddings = embeds };
-        var run = GreedyDecoder.Run(
-            prefill: () =>
-            {
-                var output = session.Prefill(llmEmbeds, llmPositions, pruning, positions.NextPosition,
-                    trace is null ? LogitsSelection.Last : LogitsSelection.All, trace?.Decoder);
-                hookMs += output.HookMilliseconds;
-                if (trace is null) return output.Logits!;
-                trace.PromptLogits = VisionTrace.Keep(output.Logits!);
-                return output.Logits![-1].clone();
-            },
-            step: session.Step,
-            device: Device, maxNewTokens: maxNewTokens, stopTokenIds: stopTokens ?? new HashSet<long>(tokens.StopTokens), keepStepLogits: keepStepLogits);
 
-        int kept = session.PrefillOutput?.Layout?.Count ?? llmLayout.Count;
-        return new Qwen25VLGeneration(run, length, layout.Count, kept, positions.NextPosition, visionMs, hookMs);
-    }
-
-    /// <summary>The visual tokens of a prompt: one unit per image (its merged grid), found as runs of the image placeholder.</summary>
-    public VisualLayout VisualLayoutOf(IReadOnlyList<long> ids, IReadOnlyList<GridThw> grids)
-    {
-        long image = Config.Tokens.ImageToken;
-        int merge = Config.Vision.SpatialMergeSize;
-        var rows = new List<long>();
-        for (int i = 0; i < ids.Count; i++) if (ids[i] == image) rows.Add(i);
-        var units = new List<VisualUnit>();
-        int offset = 0;
-        for (int g = 0; g < grids.Count; g++)
+        Tensor Prefill()
         {
-            int count = grids[g].MergedTokens(merge);
-            units.Add(new VisualUnit(VisualUnitKind.Image, g, offset, count, grids[g].H / merge, grids[g].W / merge));
-            offset += count;
+            var currentLayout = layout;
+            if (hooks is not null && layout.Count > 0)
+            {
+                var clock = Stopwatch.StartNew();
+                var decision = hooks.OnVisualTokens(PreLlmContextFor(embeds, layout, images));
+                methodMs += clock.Elapsed.TotalMilliseconds;
+                if (decision is not null)
+                {
+                    var plan = SequencePlan.Build(layout, promptLength, decision.Kept, decision.ExtraTokens);
+                    llmInput = plan.GatherRows(embeds, layout, decision.Kept, decision.Embeddings);
+                    llmPositions = plan.Positions(positions, decision.Positions);   // (3, L'): M-RoPE ids are always gathered
+                    currentLayout = plan.Layout;
+                }
+            }
+            var pruning = hooks is null ? null : new IntraLlmPruning { Hooks = hooks, Layout = currentLayout, PromptEmbeddings = embeds };
+            prefill = session.Prefill(llmInput, llmPositions, pruning, mrope.NextPosition, prefillLogits, trace);
+            methodMs += prefill.HookMilliseconds;
+            var logits = prefill.Logits!;
+            return prefillLogits == LogitsSelection.All ? logits[-1] : logits.alias();
         }
-        if (offset != rows.Count)
-            throw new ArgumentException($"the prompt holds {rows.Count} image placeholders ({image}) but the {grids.Count} images need {offset}");
-        return new VisualLayout(units, rows, ids.Count);
+        Tensor Step(long token)
+        {
+            decodePositions.Add(session.NextPosition);
+            return session.Step(token);
+        }
+
+        var greedy = GreedyDecoder.Run(Prefill, Step, Device, maxNewTokens, stopTokenIds, keepStepLogits);
+        decodePositions.Add(session.NextPosition);
+        return new Qwen25VLPromptRun
+        {
+            Greedy = greedy,
+            InputsEmbeds = embeds.MoveToOuterDisposeScope(),
+            LlmInput = llmInput.MoveToOuterDisposeScope(),
+            LlmPositions = llmPositions.MoveToOuterDisposeScope(),
+            Positions = mrope,
+            Prefill = prefill! with { Logits = prefill!.Logits?.MoveToOuterDisposeScope() },
+            DecodePositions = decodePositions.ToArray(),
+            PromptTokens = promptLength,
+            VisualTokens = layout.Count,
+            VisualTokensKept = prefill!.Layout?.Count ?? layout.Count,
+            MethodMs = methodMs,
+        };
     }
 
-    private static long[] TextRows(VisualLayout layout, int length)
+    /// <summary>
+    /// Token embeddings with each image's merger outputs in its placeholder run, the layout of those rows, and the
+    /// M-RoPE ids of the whole prompt (each image's merged grid comes from its unit).
+    /// </summary>
+    public (Tensor Embeddings, VisualLayout Layout, MropePositions Positions) Splice(IReadOnlyList<long> inputIds, IReadOnlyList<EncodedImage> images)
     {
-        var visual = new HashSet<long>(layout.SequenceIndices);
-        return Enumerable.Range(0, length).Select(i => (long)i).Where(i => !visual.Contains(i)).ToArray();
+        using var scope = NewDisposeScope();
+        long placeholder = Config.Tokens.ImageToken;
+        var units = new List<VisualUnit>();
+        var rows = new List<long>();
+        var grids = new List<GridThw>();
+        int image = 0, offset = 0;
+        for (int i = 0; i < inputIds.Count; i++)
+        {
+            long id = inputIds[i];
+            if (id != placeholder)
+            {
+                if (id < 0 || id >= Config.Text.VocabSize)
+                    throw new ArgumentException($"token id {id} at position {i} is outside the vocabulary (0..{Config.Text.VocabSize - 1})");
+                continue;
+            }
+            if (image >= images.Count) throw new ArgumentException($"the prompt has more image placeholder runs than the {images.Count} images given");
+            var encoded = images[image];
+            int run = 0;
+            while (i + run < inputIds.Count && inputIds[i + run] == placeholder && run < encoded.TokenCount) run++;
+            if (run < encoded.TokenCount)
+                throw new ArgumentException($"placeholder run at token {i} has {run} ids; image {image} needs {encoded.TokenCount} (one per visual token)");
+            var unit = encoded.Units.Single();
+            units.Add(unit with { ImageIndex = image, Offset = offset });
+            grids.Add(new GridThw(1, unit.GridRows * Config.Vision.SpatialMergeSize, unit.GridCols * Config.Vision.SpatialMergeSize));
+            for (int k = 0; k < run; k++) rows.Add(i + k);
+            offset += run;
+            image++;
+            i += run - 1;
+        }
+        if (image != images.Count) throw new ArgumentException($"{images.Count} images were given but the prompt has {image} placeholder runs");
+
+        var embeds = language.Embed(tensor(inputIds.ToArray(), dtype: ScalarType.Int64));
+        if (images.Count > 0)
+        {
+            var visualRows = tensor(rows.ToArray(), dtype: ScalarType.Int64, device: Device);
+            var visual = cat(images.Select(e => e.Embeddings.to(DType, Device)).ToArray(), 0);
+            embeds = embeds.index_copy(0, visualRows, visual);
+        }
+        var mrope = MropePositions.Compute(inputIds, grids, Config.Vision.SpatialMergeSize, placeholder, Config.Tokens.VideoToken);
+        return (embeds.MoveToOuterDisposeScope(), new VisualLayout(units, rows, inputIds.Count), mrope);
+    }
+
+    private PreLlmContext PreLlmContextFor(Tensor embeds, VisualLayout layout, IReadOnlyList<EncodedImage> images)
+    {
+        Tensor? Cat(Func<EncodedImage, Tensor?> pick) => images.All(i => pick(i) is not null) ? cat(images.Select(i => pick(i)!).ToArray(), 0) : null;
+        var textRows = Enumerable.Range(0, layout.SequenceLength).Select(i => (long)i).Except(layout.SequenceIndices).ToArray();
+        return new PreLlmContext
+        {
+            Vision = new VisionEvidence
+            {
+                Embeddings = embeds.index_select(0, tensor(layout.SequenceIndices.ToArray(), dtype: ScalarType.Int64, device: Device)),
+                FeaturesBeforeProjector = Cat(i => i.FeaturesBeforeProjector),
+                AttentionReceived = Cat(i => i.AttentionReceived),
+                Layout = layout,
+                Tower = VisionTowerKind.QwenWindowedNoCls,
+                Project = Project,
+            },
+            TextEmbeddings = embeds.index_select(0, tensor(textRows, dtype: ScalarType.Int64, device: Device)),
+            TextAfterImage = SequencePlan.TextAfterLastVisual(layout, layout.SequenceLength),
+        };
+    }
+
+    /// <summary>Identity stamps: sha256 of config.json, and of the safetensors headers and lengths (cheap; changes with any re-save).</summary>
+    private static class Fingerprints
+    {
+        public static string OfFile(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path))).ToLowerInvariant();
+
+        public static string OfWeights(string source)
+        {
+            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var files = source.EndsWith(".json") ? Directory.GetFiles(Path.GetDirectoryName(source)!, "*.safetensors").Order(StringComparer.Ordinal).ToArray() : [source];
+            foreach (var file in files)
+            {
+                using var stream = File.OpenRead(file);
+                var lengthBytes = new byte[8];
+                stream.ReadExactly(lengthBytes);
+                var header = new byte[Math.Min(BitConverter.ToInt64(lengthBytes), 100_000_000)];
+                stream.ReadExactly(header);
+                sha.AppendData(lengthBytes); sha.AppendData(header); sha.AppendData(BitConverter.GetBytes(stream.Length));
+            }
+            return Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
+        }
     }
 }
