@@ -120,6 +120,36 @@ public class ImageDecoderTests
     }
 
     [Fact]
+    public void Truncated_gif_is_refused()
+    {
+        var bytes = File.ReadAllBytes(ImagingFixtures.Path_("decode", "colors256.gif"));
+        var e = DecodeFails(bytes.AsSpan(0, bytes.Length / 2).ToArray(), "cut.gif");
+        Assert.Contains("truncated GIF", e.Message);
+    }
+
+    [Fact]
+    public void Absurd_gif_screen_is_refused_before_decoding()
+    {
+        var bytes = File.ReadAllBytes(ImagingFixtures.Path_("decode", "opaque.gif"));
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(6), 65000);
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(8), 65000);
+        var e = DecodeFails(bytes, "bomb.gif");
+        Assert.Contains("65000x65000", e.Message);
+        Assert.Contains("above the limit", e.Message);
+    }
+
+    [Fact]
+    public void Corrupt_gif_lzw_stream_is_refused()
+    {
+        var bytes = File.ReadAllBytes(ImagingFixtures.Path_("decode", "colors256.gif"));
+        int descriptor = Array.IndexOf(bytes, (byte)0x2C, 13 + (3 << ((bytes[10] & 7) + 1)));
+        int data = descriptor + 10 + 1 + 1; // descriptor, LZW code size, first sub-block length
+        for (int i = data; i < data + 40; i++) bytes[i] = 0xFF; // all-ones codes: beyond the table right away
+        var e = DecodeFails(bytes, "corrupt.gif");
+        Assert.Contains("corrupt GIF", e.Message);
+    }
+
+    [Fact]
     public void Corrupt_png_data_is_refused()
     {
         var bytes = File.ReadAllBytes(ImagingFixtures.Path_("resize", "s100x75.png"));

@@ -37,10 +37,11 @@ public sealed record ImageDecodeOptions
 /// SkiaSharp reads go through SkiaSharp, whose libjpeg-turbo decode is bit-exact with Pillow's
 /// (StbImageSharp's JPEG differs by up to 3 levels). Skia decodes unpremultiplied, with no colour-space
 /// conversion, and EXIF orientation is ignored — as <c>Image.open</c> ignores it. 16-bit grayscale PNG, which
-/// Pillow clamps rather than scales, has its own reader (<see cref="Gray16Png"/>). Checked bit for bit against Pillow
-/// 9.4 in Fixtures/imaging/decode (JPEG baseline/progressive/4:2:0/4:2:2/4:4:4/gray/CMYK/EXIF-rotated, PNG
-/// RGB/RGBA/LA/L/1-bit/palette 4- and 8-bit with tRNS/16-bit RGB and gray, BMP, lossless WebP, opaque GIF).
-/// Known difference: a GIF with a transparent palette index — Pillow gives that index's palette colour, Skia transparent black (RGB 0).
+/// Pillow clamps rather than scales, has its own reader (<see cref="Gray16Png"/>), and so does GIF
+/// (<see cref="GifFirstFrame"/>: Skia blacks out the transparent index, Pillow keeps its palette colour). Checked bit
+/// for bit against Pillow 9.4 in Fixtures/imaging/decode (JPEG baseline/progressive/4:2:0/4:2:2/4:4:4/gray/CMYK/
+/// EXIF-rotated; PNG RGB/RGBA/LA/L/1-bit/palette 4- and 8-bit with tRNS/16-bit RGB and gray; GIF opaque/transparent/
+/// interlaced/offset frame/frame past the screen/256 colours; BMP; lossless WebP).
 /// </summary>
 public static class ImageDecoder
 {
@@ -60,9 +61,9 @@ public static class ImageDecoder
     {
         options ??= ImageDecodeOptions.Default;
         if (bytes.Length == 0) throw new ImageDecodeException(source, "is empty (0 bytes); expected PNG, JPEG or another image format");
-        return bytes.AsSpan().StartsWith(PngSignature)
-            ? DecodePng(bytes, source, options)
-            : DecodeWithSkia(bytes, source, options);
+        if (bytes.AsSpan().StartsWith(PngSignature)) return DecodePng(bytes, source, options);
+        if (GifFirstFrame.IsGif(bytes)) return GifFirstFrame.Decode(bytes, source, (w, h) => CheckSize(w, h, source, options));
+        return DecodeWithSkia(bytes, source, options);
     }
 
     /// <summary>Width and height from the header alone (no pixel decoding).</summary>
@@ -70,6 +71,7 @@ public static class ImageDecoder
     {
         if (bytes.Length == 0) throw new ImageDecodeException(source, "is empty (0 bytes); expected PNG, JPEG or another image format");
         if (bytes.AsSpan().StartsWith(PngSignature)) return ReadPngHeaderSize(bytes, source);
+        if (GifFirstFrame.IsGif(bytes)) return GifFirstFrame.ReadScreenSize(bytes, source);
         using var codec = CreateCodec(bytes, source);
         return (codec.Info.Width, codec.Info.Height);
     }

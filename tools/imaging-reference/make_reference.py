@@ -171,7 +171,25 @@ def write_decode_cases(root):
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation "rotate 90": Image.open ignores it, and so must we
     add("exif_orientation6.jpg", encoded(rgb, "JPEG", quality=90, exif=exif.tobytes()))
-    add("opaque.gif", encoded(rgba.convert("RGB").quantize(colors=16), "GIF"))
+    add("opaque.gif", encoded(rgba.convert("RGB").quantize(colors=16), "GIF"))  # 29x21: Pillow interlaces it
+    add("transparent.gif", encoded(rgba.convert("RGB").quantize(colors=16), "GIF", transparency=2))
+    small = Image.fromarray(synthetic(13, 9, 15)).quantize(colors=7)
+    add("small_not_interlaced.gif", encoded(small, "GIF", transparency=1))
+    add("gray.gif", encoded(rgba.convert("L"), "GIF"))
+    add("colors256.gif", encoded(Image.fromarray(np.random.RandomState(16).randint(0, 256, (150, 200, 3)).astype(np.uint8))
+                                 .quantize(colors=256), "GIF"))
+    # Frame 0 smaller than the screen and offset: Pillow fills the rest with the transparent index (or index 0).
+    for name, trns in (("offset_frame_transparent.gif", 3), ("offset_frame_opaque.gif", None)):
+        kw = {} if trns is None else {"transparency": trns}
+        data = bytearray(encoded(small, "GIF", **kw))
+        data[6:10] = bytes([20, 0, 15, 0])  # screen 20x15
+        descriptor = data.index(b",", 13 + (3 << ((data[10] & 7) + 1)))
+        data[descriptor + 1:descriptor + 5] = bytes([5, 0, 4, 0])  # frame at (5, 4)
+        add(name, bytes(data))
+    # Frame reaching past a too-small screen: Pillow grows the image to hold it.
+    data = bytearray(encoded(small, "GIF"))
+    data[6:10] = bytes([8, 0, 6, 0])
+    add("frame_past_screen.gif", bytes(data))
     add("bilevel.png", encoded(rgba.convert("L").point(lambda v: 255 if v > 100 else 0).convert("1"), "PNG"))
     add("palette_4bit.png", encoded(rgba.convert("RGB").quantize(colors=16), "PNG", bits=4))
     rng = np.random.RandomState(14)
