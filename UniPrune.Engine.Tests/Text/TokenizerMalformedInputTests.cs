@@ -64,7 +64,7 @@ public class TokenizerMalformedInputTests
         var e = Assert.Throws<FileNotFoundException>(() => HfTokenizer.Load(path));
         Assert.Contains(path, e.Message);
         var d = Assert.Throws<FileNotFoundException>(() => HfTokenizer.LoadDirectory(Path.GetDirectoryName(path)!));
-        Assert.Contains("neither tokenizer.json nor tokenizer.json.gz", d.Message);
+        Assert.Contains("no tokenizer.json, tokenizer.json.gz or tokenizer.model found", d.Message);
     }
 
     [Fact]

@@ -86,20 +86,35 @@ public sealed class HfTokenizer
         return new HfTokenizer(TokenizerDefinition.Load(tokenizerJsonPath, tokenizerConfigPath), clock);
     }
 
-    /// <summary>Loads a model folder: <c>tokenizer.json</c> or <c>tokenizer.json.gz</c>, and <c>tokenizer_config.json</c> when present.</summary>
+    /// <summary>
+    /// Loads a SentencePiece <c>tokenizer.model</c> (LLaMA-2 style), as the original <c>liuhaotian/llava-v1.5-*</c>
+    /// checkpoints ship it, with transformers' slow-tokenizer defaults (&lt;unk&gt;, &lt;s&gt;, &lt;/s&gt; special; BOS added)
+    /// unless <paramref name="tokenizerConfigPath"/> says otherwise.
+    /// </summary>
+    public static HfTokenizer LoadSentencePieceModel(string modelPath, string? tokenizerConfigPath = null)
+    {
+        var clock = Stopwatch.StartNew();
+        return new HfTokenizer(TokenizerDefinition.LoadSentencePieceModel(modelPath, tokenizerConfigPath), clock);
+    }
+
+    /// <summary>
+    /// Loads a model folder: <c>tokenizer.json</c>, else <c>tokenizer.json.gz</c>, else a SentencePiece <c>tokenizer.model</c>;
+    /// plus <c>tokenizer_config.json</c> when present.
+    /// </summary>
     public static HfTokenizer LoadDirectory(string directory)
     {
-        string json = Path.Combine(directory, "tokenizer.json");
-        if (!System.IO.File.Exists(json) && System.IO.File.Exists(json + ".gz")) json += ".gz";
-        if (!System.IO.File.Exists(json))
-            throw new FileNotFoundException($"{directory}: neither tokenizer.json nor tokenizer.json.gz found", json);
         string config = Path.Combine(directory, "tokenizer_config.json");
-        return Load(json, System.IO.File.Exists(config) ? config : null);
+        string? configOrNull = System.IO.File.Exists(config) ? config : null;
+        foreach (var name in new[] { "tokenizer.json", "tokenizer.json.gz" })
+            if (System.IO.File.Exists(Path.Combine(directory, name))) return Load(Path.Combine(directory, name), configOrNull);
+        string model = Path.Combine(directory, "tokenizer.model");
+        if (System.IO.File.Exists(model)) return LoadSentencePieceModel(model, configOrNull);
+        throw new FileNotFoundException($"{directory}: no tokenizer.json, tokenizer.json.gz or tokenizer.model found", Path.Combine(directory, "tokenizer.json"));
     }
 
     private static Tokenizer BuildSentencePiece(TokenizerDefinition definition)
     {
-        using var proto = new MemoryStream(SentencePieceModelWriter.Write(definition));
+        using var proto = new MemoryStream(definition.SentencePieceModel ?? SentencePieceModelWriter.Write(definition));
         // Added tokens are cut out before the model runs, so the model itself gets none.
         return LlamaTokenizer.Create(proto, addBeginOfSentence: false, addEndOfSentence: false, specialTokens: null);
     }

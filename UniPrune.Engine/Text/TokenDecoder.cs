@@ -15,6 +15,13 @@ internal sealed class TokenDecoder
 
     private TokenDecoder(List<Func<List<string>, List<string>>> steps) => _steps = steps;
 
+    /// <summary>LLaMA-2's decoder (Replace "▁"→" ", ByteFallback, Fuse, Strip one leading space), for tokenizer.model files that carry none.</summary>
+    public static TokenDecoder SentencePieceDefault { get; } = FromJson(JsonDocument.Parse("""
+        {"type": "Sequence", "decoders": [
+          {"type": "Replace", "pattern": {"String": "▁"}, "content": " "}, {"type": "ByteFallback"}, {"type": "Fuse"},
+          {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}
+        """).RootElement.Clone(), "(built-in LLaMA-2 decoder)");
+
     public string Decode(IEnumerable<string> tokens)
     {
         var list = tokens.ToList();

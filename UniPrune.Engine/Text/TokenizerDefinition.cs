@@ -90,26 +90,13 @@ internal sealed class TokenizerDefinition
         var decoder = TokenDecoder.FromJson(root.TryGetProperty("decoder", out var dec) ? dec : default, file);
 
         int? bos = null, eos = null;
-        if (tokenizerConfigPath is not null)
-        {
-            using var config = ReadJson(tokenizerConfigPath);
-            if (config.RootElement.ValueKind != JsonValueKind.Object) throw Bad(tokenizerConfigPath, "expected a JSON object at the top level");
-            var croot = config.RootElement;
-            if (croot.TryGetProperty("added_tokens_decoder", out var decoderMap))
-                added = ReadAddedTokensDecoder(decoderMap, tokenizerConfigPath);
-            bos = ResolveConfigToken(croot, "bos_token", vocabulary, added, tokenizerConfigPath);
-            eos = ResolveConfigToken(croot, "eos_token", vocabulary, added, tokenizerConfigPath);
-            // transformers rebuilds LLaMA's post-processor from these flags; Qwen2's are false and its post-processor adds nothing.
-            if (OptionalBool(croot, "add_bos_token", tokenizerConfigPath, "add_bos_token") is bool addBos)
-                prefix = addBos ? [bos ?? throw Bad(tokenizerConfigPath, "add_bos_token is true but bos_token is null or unknown")] : [];
-            if (OptionalBool(croot, "add_eos_token", tokenizerConfigPath, "add_eos_token") is bool addEos)
-                suffix = addEos ? [eos ?? throw Bad(tokenizerConfigPath, "add_eos_token is true but eos_token is null or unknown")] : [];
-        }
-        else if (layout == TokenizerLayout.SentencePieceBpe)
+        if (layout == TokenizerLayout.SentencePieceBpe)
         {
             bos = vocabulary.TryGetValue("<s>", out int b) ? b : null;
             eos = vocabulary.TryGetValue("</s>", out int e) ? e : null;
         }
+        if (tokenizerConfigPath is not null)
+            ApplyConfig(tokenizerConfigPath, vocabulary, ref added, ref bos, ref eos, ref prefix, ref suffix);
 
         return new TokenizerDefinition
         {
@@ -117,6 +104,72 @@ internal sealed class TokenizerDefinition
             UnknownToken = unknown, AddedTokens = added, NormalizeNfc = nfc, SplitPattern = splitPattern,
             PrefixIds = prefix, SuffixIds = suffix, Decoder = decoder, BosId = bos, EosId = eos,
         };
+    }
+
+    /// <summary>
+    /// A SentencePiece <c>tokenizer.model</c> (what the original LLaVA-1.5 checkpoints ship instead of a tokenizer.json),
+    /// checked to be LLaMA-2-like: BPE with byte fallback, dummy prefix and whitespace escaping.
+    /// </summary>
+    public static TokenizerDefinition LoadSentencePieceModel(string modelPath, string? tokenizerConfigPath)
+    {
+        if (!System.IO.File.Exists(modelPath)) throw new FileNotFoundException($"{modelPath}: tokenizer file not found", modelPath);
+        byte[] proto = System.IO.File.ReadAllBytes(modelPath);
+        Microsoft.ML.Tokenizers.LlamaTokenizer llama;
+        try
+        {
+            using var stream = new MemoryStream(proto);
+            llama = Microsoft.ML.Tokenizers.LlamaTokenizer.Create(stream, addBeginOfSentence: false, addEndOfSentence: false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw Bad(modelPath, $"not a SentencePiece model proto ({e.GetType().Name}: {e.Message})");
+        }
+        if (!llama.ByteFallback || !llama.AddDummyPrefix || !llama.EscapeWhiteSpaces || llama.TreatWhitespaceAsSuffix)
+            throw Bad(modelPath, $"expected LLaMA-2's SentencePiece settings (byte_fallback, add_dummy_prefix, escape_whitespaces true; " +
+                                 $"treat_whitespace_as_suffix false), found {llama.ByteFallback}, {llama.AddDummyPrefix}, {llama.EscapeWhiteSpaces}, {llama.TreatWhitespaceAsSuffix}");
+        var vocabulary = new Dictionary<string, int>(llama.Vocabulary, StringComparer.Ordinal);
+        string unknown = llama.UnknownToken;
+        // What transformers' slow LlamaTokenizer does without a config: <unk>, <s>, </s> are special, BOS is added.
+        var added = new List<AddedToken>
+        {
+            new(llama.UnknownId, unknown, Special: true),
+            new(llama.BeginningOfSentenceId, llama.BeginningOfSentenceToken, Special: true),
+            new(llama.EndOfSentenceId, llama.EndOfSentenceToken, Special: true),
+        };
+        int? bos = llama.BeginningOfSentenceId, eos = llama.EndOfSentenceId;
+        int[] prefix = [llama.BeginningOfSentenceId], suffix = [];
+        if (tokenizerConfigPath is not null)
+            ApplyConfig(tokenizerConfigPath, vocabulary, ref added, ref bos, ref eos, ref prefix, ref suffix);
+        return new TokenizerDefinition
+        {
+            File = modelPath, Layout = TokenizerLayout.SentencePieceBpe, Vocabulary = vocabulary, Merges = [], ByteFallback = true,
+            UnknownToken = unknown, AddedTokens = added, NormalizeNfc = false, SplitPattern = null,
+            PrefixIds = prefix, SuffixIds = suffix, Decoder = TokenDecoder.SentencePieceDefault, BosId = bos, EosId = eos,
+            SentencePieceModel = proto,
+        };
+    }
+
+    /// <summary>The raw tokenizer.model bytes when the tokenizer was loaded from one (null for tokenizer.json).</summary>
+    public byte[]? SentencePieceModel { get; init; }
+
+    /// <summary>
+    /// tokenizer_config.json: <c>added_tokens_decoder</c> replaces the added-token set; bos/eos tokens and the
+    /// <c>add_bos_token</c>/<c>add_eos_token</c> flags (which transformers uses to rebuild LLaMA's post-processor) override.
+    /// </summary>
+    private static void ApplyConfig(string configPath, Dictionary<string, int> vocabulary, ref List<AddedToken> added,
+        ref int? bos, ref int? eos, ref int[] prefix, ref int[] suffix)
+    {
+        using var config = ReadJson(configPath);
+        var root = config.RootElement;
+        if (root.ValueKind != JsonValueKind.Object) throw Bad(configPath, "expected a JSON object at the top level");
+        if (root.TryGetProperty("added_tokens_decoder", out var decoderMap))
+            added = ReadAddedTokensDecoder(decoderMap, configPath);
+        if (root.TryGetProperty("bos_token", out _)) bos = ResolveConfigToken(root, "bos_token", vocabulary, added, configPath);
+        if (root.TryGetProperty("eos_token", out _)) eos = ResolveConfigToken(root, "eos_token", vocabulary, added, configPath);
+        if (OptionalBool(root, "add_bos_token", configPath, "add_bos_token") is bool addBos)
+            prefix = addBos ? [bos ?? throw Bad(configPath, "add_bos_token is true but bos_token is null")] : [];
+        if (OptionalBool(root, "add_eos_token", configPath, "add_eos_token") is bool addEos)
+            suffix = addEos ? [eos ?? throw Bad(configPath, "add_eos_token is true but eos_token is null")] : [];
     }
 
     /// <summary>Reads a JSON file, gunzipping it when it is gzip (by magic bytes, so a misnamed file still works).</summary>
