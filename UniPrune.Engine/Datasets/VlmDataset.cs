@@ -179,7 +179,8 @@ public sealed class MathVistaDataset : VlmDataset
     public override DatasetKind Kind => DatasetKind.Vqa;
     public override JudgeNeed Judge => JudgeNeed.RequiredWithLowerBound;
     public override string DefaultJudgeModel => MathVistaScorer.DefaultJudge;
-    public override IReadOnlyList<string> RequiredColumns => ["index", "question", "answer", "question_type", "answer_type", "choices", "task"];
+    // "choices" and "answer_option" are read only for multi_choice rows (and required there).
+    public override IReadOnlyList<string> RequiredColumns => ["index", "question", "answer", "question_type", "answer_type", "task"];
     public override Task<ScoreReport> ScoreAsync(IReadOnlyList<SamplePrediction> predictions, ScoringContext? context = null, CancellationToken cancellationToken = default) =>
         MathVistaScorer.ScoreAsync(predictions, context ?? ScoringContext.Default, cancellationToken);
 }
