@@ -64,3 +64,59 @@ public class Qwen25VLVisionTests(ITestOutputHelper log)
         Assert.Contains("expected [192, 1176]", e.Message);
     }
 }
+
+public class Qwen25VLMultiImageTests(ITestOutputHelper log)
+{
+    [Fact]
+    public void TwoImagesInOneCallEqualTwoSeparateCalls()
+    {
+        // Windows, full-attention spans and the inverse permutation are per image: batching must change nothing.
+        using var golden = new Qwen25VLGolden();
+        using var model = golden.LoadModel();
+        using var pixels = golden.Inputs.Read("pixel_values");
+        var grid = golden.Grids().Single();
+        using var twice = cat([pixels, pixels.flip(0)], 0);   // a second, different image with the same grid
+        using var _ = no_grad();
+        using var together = model.Vision.Forward(twice, [grid, grid], withImportance: true);
+        using var first = model.Vision.Forward(pixels, [grid], withImportance: true);
+        using var flipped = pixels.flip(0);
+        using var second = model.Vision.Forward(flipped, [grid], withImportance: true);
+
+        Assert.Equal([0, 64, 128, 160, 192, 256, 320, 352, 384], together.Plan.CuWindowSeqlens);
+        Assert.Equal([0, 192, 384], together.Plan.CuImageSeqlens);
+        using var separate = cat([first.ImageEmbeds, second.ImageEmbeds], 0);
+        using var separateImportance = cat([first.AttentionReceived!, second.AttentionReceived!], 0);
+        Qwen25VLGolden.AssertClose(separate, together.ImageEmbeds, "two images batched vs separate", log, atol: 1e-5, rtol: 1e-5);
+        Qwen25VLGolden.AssertClose(separateImportance, together.AttentionReceived!, "importance batched vs separate", log, atol: 1e-6, rtol: 1e-5);
+    }
+
+    [Fact]
+    public void TwoImagePromptContinuesPositionsAfterEachImage()
+    {
+        using var golden = new Qwen25VLGolden();
+        using var model = golden.LoadModel();
+        using var image = golden.Encode(model, UniPrune.Engine.Models.Abstractions.VisionExtras.None);
+        var ids = golden.InputIds();
+        long pad = golden.Config.Tokens.ImageToken;
+        // prompt = text before the image, image, 2 text tokens, the same image again, the rest
+        var before = ids.TakeWhile(id => id != pad).ToArray();
+        var after = ids.SkipWhile(id => id != pad).SkipWhile(id => id == pad).ToArray();
+        var placeholders = Enumerable.Repeat(pad, 48).ToArray();
+        long[] prompt = [.. before, .. placeholders, after[0], 5, golden.Config.Tokens.VisionStart, .. placeholders, .. after];
+        using var run = model.RunPrompt(prompt, [image, image], null, 2, new HashSet<long>());
+        var p = run.Positions;
+        int secondStart = before.Length + 48 + 3;
+        // First image: positions 15..22 (8 columns, 6 rows); the 3 text tokens take 23, 24, 25; the second image starts at 26.
+        Assert.Equal(26, p.Rows[0][secondStart]);
+        Assert.Equal(26 + 5, p.Rows[1][secondStart + 47]);
+        Assert.Equal(26 + 7, p.Rows[2][secondStart + 47]);
+        Assert.Equal(26 + 8, p.Rows[0][secondStart + 48]);
+        Assert.Equal(96, run.VisualTokens);
+        var (embeds, layout, _) = model.Splice(prompt, [image, image]);
+        using (embeds)
+        {
+            Assert.Equal([(0, 0, 48), (1, 48, 48)], layout.Units.Select(u => (u.ImageIndex, u.Offset, u.Count)));
+            Assert.Equal(secondStart, layout.SequenceIndexOf(48));
+        }
+    }
+}

@@ -1,5 +1,4 @@
 using UniPrune.Engine.Core;
-using static TorchSharp.torch;
 
 namespace UniPrune.Engine.Models.Qwen25VL;
 
@@ -42,36 +41,5 @@ public static class Qwen25VLCheckpointKeys
                 throw new CheckpointFormatException(checkpoint.Source, $"tensors '{map[hub]}' and '{key}' both map to '{hub}' (mixed old and new transformers names)");
         }
         return map;
-    }
-
-    /// <summary>
-    /// Copies every parameter of <paramref name="module"/> (named relative to <paramref name="prefix"/>) from the
-    /// checkpoint, converting to the parameter's dtype. Missing tensors and shape mismatches fail naming the key;
-    /// with <paramref name="requireAllUsed"/>, leftover checkpoint tensors under the prefix fail too.
-    /// </summary>
-    public static void Load(TorchSharp.torch.nn.Module module, string prefix, Checkpoint checkpoint, Dictionary<string, string> index,
-        IReadOnlySet<string>? optional = null)
-    {
-        using var _ = no_grad();
-        var problems = new List<string>();
-        foreach (var (name, parameter) in module.named_parameters())
-        {
-            string hub = prefix + name;
-            if (!index.TryGetValue(hub, out var key))
-            {
-                if (optional?.Contains(hub) != true) problems.Add($"missing '{hub}'");
-                continue;
-            }
-            var entry = checkpoint.Entry(key);
-            if (!entry.Shape.SequenceEqual(parameter.shape))
-            {
-                problems.Add($"'{key}' has shape [{string.Join(",", entry.Shape)}], expected [{string.Join(",", parameter.shape)}]");
-                continue;
-            }
-            using var value = checkpoint.Read(key, parameter.dtype, parameter.device);
-            parameter.copy_(value);
-        }
-        if (problems.Count > 0)
-            throw new CheckpointFormatException(checkpoint.Source, $"{problems.Count} problems loading '{prefix}*': {string.Join("; ", problems.Take(20))}");
     }
 }
