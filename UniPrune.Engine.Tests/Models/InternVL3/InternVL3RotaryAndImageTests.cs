@@ -47,10 +47,12 @@ public class InternVL3RotaryAndImageTests
         using var outputs = SafetensorsFile.Open(Path.Combine(dir, "outputs.safetensors"));
         using var scope = NewDisposeScope();
         Assert.Equal(new InternVLImageTiles(2, true), InternVLImageTiles.Of(image));
-        var input = new InternVL3Input(image.PixelValues, [InternVLImageTiles.Of(image)],
-            inputs.Read("input_ids").reshape(-1).data<long>().ToArray(), ImageContextId: 1024);
-        using var result = model.Generate(input, 8, new HashSet<long>());
-        Assert.Equal(outputs.Read("generated_token_ids").data<long>().ToArray(), result.Run.Tokens);
+        using var encoded = model.EncodePixels(image.PixelValues, InternVLImageTiles.Of(image));
+        using var result = model.RunPrompt(inputs.Read("input_ids").reshape(-1).data<long>().ToArray(), [encoded], null, 8, new HashSet<long>());
+        Assert.Equal(outputs.Read("generated_token_ids").data<long>().ToArray(), result.Greedy.Tokens);
         Assert.Equal((75, 48, 48), (result.PromptTokens, result.VisualTokens, result.VisualTokensKept));
+        // The same through the harness entry point (VLMEvalKit's 6-tile budget instead of the config's 12 changes nothing here).
+        using var viaHarness = model.EncodeImage(ImageDecoder.DecodeFile(Path.Combine(dir, "image.png")));
+        Assert.True(viaHarness.Embeddings.equal(encoded.Embeddings).all().item<bool>());
     }
 }

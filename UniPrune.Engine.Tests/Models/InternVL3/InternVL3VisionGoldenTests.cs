@@ -48,16 +48,21 @@ public class InternVL3VisionGoldenTests(ITestOutputHelper log)
         using var inputs = SafetensorsFile.Open(Path.Combine(dir, "inputs.safetensors"));
         using var outputs = SafetensorsFile.Open(Path.Combine(dir, "outputs.safetensors"));
         using var scope = NewDisposeScope();
-        var ids = inputs.Read("input_ids").reshape(-1);
+        var ids = inputs.Read("input_ids").reshape(-1).data<long>().ToArray();
         // 224×112 picture: 2 local tiles + thumbnail (golden README); <IMG_CONTEXT> is id 1024 in the tiny vocabulary.
-        var layout = model.LayoutOf(ids.data<long>().ToArray(), [new InternVLImageTiles(2, HasThumbnail: true)], imageContextId: 1024);
+        Assert.Equal(1024, model.Tokens!.ImageContext);
+        using var image = model.EncodePixels(inputs.Read("pixel_values"), new InternVLImageTiles(2, HasThumbnail: true), VisionExtras.None);
+        Assert.Equal(new VisualUnit(VisualUnitKind.LocalTiles, 0, 0, 32, 4, 4, 2), image.Units[0]);
+        Assert.Equal(new VisualUnit(VisualUnitKind.Thumbnail, 0, 32, 16, 4, 4), image.Units[1]);
+        var (embeds, layout) = model.Splice(ids, [image], 1024);
         Assert.Equal(Enumerable.Range(16, 48).Select(i => (long)i), layout.SequenceIndices);
         Assert.Equal(2, layout.Units.Count);
-        Assert.Equal(new VisualUnit(VisualUnitKind.LocalTiles, 0, 0, 32, 4, 4, 2), layout.Units[0]);
-        Assert.Equal(new VisualUnit(VisualUnitKind.Thumbnail, 0, 32, 16, 4, 4), layout.Units[1]);
-        var embeds = model.SpliceEmbeddings(ids, outputs.Read("image_embeds").reshape(-1, 64), layout);
         Close("inputs_embeds", embeds, outputs.Read("inputs_embeds"));
-        Assert.Throws<ArgumentException>(() => model.LayoutOf(ids.data<long>().ToArray(), [new InternVLImageTiles(3, true)], 1024));
+        // Two images: offsets continue over the first image's tokens and each unit names its image.
+        using var single = model.EncodePixels(inputs.Read("pixel_values")[..1], new InternVLImageTiles(1, HasThumbnail: false), VisionExtras.None);
+        var twoImageIds = ids[..64].Concat(Enumerable.Repeat(1024L, 16)).Concat(ids[64..]).ToArray();
+        var (_, twoLayout) = model.Splice(twoImageIds, [image, single], 1024);
+        Assert.Equal(new VisualUnit(VisualUnitKind.Image, 1, 48, 16, 4, 4), twoLayout.Units[2]);
     }
 
     [Fact]

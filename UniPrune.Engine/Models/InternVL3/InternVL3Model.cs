@@ -1,6 +1,7 @@
 using TorchSharp;
 using Parameter = TorchSharp.Modules.Parameter;
 using UniPrune.Engine.Core;
+using UniPrune.Engine.Imaging;
 using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Generation;
 using UniPrune.Engine.Models.Common;
@@ -30,54 +31,61 @@ public sealed record InternVLImageTiles(int LocalTiles, bool HasThumbnail)
     public int Total => LocalTiles + (HasThumbnail ? 1 : 0);
 
     /// <summary>The tiling the image processor chose for one image.</summary>
-    public static InternVLImageTiles Of(Imaging.InternVLImageInput image) => new(image.LocalTileCount, image.HasThumbnail);
+    public static InternVLImageTiles Of(InternVLImageInput image) => new(image.LocalTileCount, image.HasThumbnail);
 }
 
-/// <summary>Ids of InternVL's image tokens and turn end, read from the tokenizer (they are not in config.json).</summary>
-public sealed record InternVL3SpecialTokens(long ImageContext, long ImageStart, long ImageEnd, long EndOfTurn);
-
-/// <summary>One prompt for <see cref="InternVL3Model.Generate"/>: the normalised tiles of all its images (tile-major,
-/// thumbnail last per image), how each image was tiled, and the token ids with every image already expanded to its
-/// <c>&lt;IMG_CONTEXT&gt;</c> run (<see cref="InternVL3Prompt.Expand"/>).</summary>
-public sealed record InternVL3Input(Tensor PixelValues, IReadOnlyList<InternVLImageTiles> Images, long[] InputIds, long ImageContextId);
-
-/// <summary>The greedy run plus the counts and stage times a benchmark cell reports.</summary>
-public sealed record InternVL3Generation(GreedyRun Run, int PromptTokens, int VisualTokens, int VisualTokensKept, StageTimings Timings) : IDisposable
+/// <summary>Ids of InternVL's image tokens and turn end: read from the tokenizer (they are not in config.json).</summary>
+public sealed record InternVL3SpecialTokens(long ImageContext, long ImageStart, long ImageEnd, long EndOfTurn)
 {
-    public void Dispose() => Run.Dispose();
-}
-
-/// <summary>Copies of every intermediate stage of one request, for the golden parity tests (costs memory).</summary>
-public sealed class InternVL3Trace : IDisposable
-{
-    public IReadOnlyList<Tensor> VisionHiddenStates { get; private set; } = [];
-    public Tensor? SelectedFeatures { get; private set; }
-    public Tensor? ClsAttentionPerHead { get; private set; }
-    public Tensor? PixelShuffled { get; private set; }
-    public Tensor? ImageEmbeds { get; private set; }
-    public Tensor? InputsEmbeds { get; private set; }
-    public DecoderTrace Decoder { get; } = new();
-    /// <summary>(L', V) float32 logits at every prompt row that reached the head.</summary>
-    public Tensor? Logits { get; internal set; }
-
-    internal void Record(InternVitOutput vit, Tensor shuffled, Tensor projected, Tensor inputsEmbeds)
+    /// <summary>Each special token must encode to exactly one id.</summary>
+    public static InternVL3SpecialTokens FromTokenizer(ITextTokenizer tokenizer, string source)
     {
-        static Tensor Keep(Tensor t) => t.clone().DetachFromDisposeScope();
-        VisionHiddenStates = vit.HiddenStates?.Select(Keep).ToList() ?? [];
-        SelectedFeatures = Keep(vit.SelectedFeatures);
-        ClsAttentionPerHead = vit.ClsAttentionPerHead is null ? null : Keep(vit.ClsAttentionPerHead);
-        PixelShuffled = Keep(shuffled);
-        ImageEmbeds = Keep(projected);
-        InputsEmbeds = Keep(inputsEmbeds);
+        long Single(string token)
+        {
+            var ids = tokenizer.Encode(token);
+            return ids.Count == 1 ? ids[0]
+                : throw new CheckpointFormatException(source, $"the tokenizer encodes '{token}' as {ids.Count} ids [{string.Join(", ", ids)}]; InternVL needs it as one added token");
+        }
+        return new(Single(InternVL3Prompt.ImageContext), Single(InternVL3Prompt.ImageStart), Single(InternVL3Prompt.ImageEnd), Single(InternVL3Prompt.EndOfTurn));
     }
+
+    /// <summary>The ids a golden folder's preprocessor_config.json lists (img_context_token_id, …); null when it lists none.</summary>
+    public static InternVL3SpecialTokens? FromPreprocessorConfig(string path)
+    {
+        if (!File.Exists(path)) return null;
+        var c = JsonConfig.Load(path);
+        if (!c.Has("img_context_token_id")) return null;
+        return new(c.Long("img_context_token_id"), c.Long("img_start_token_id"), c.Long("img_end_token_id"), c.Long("im_end_token_id"));
+    }
+}
+
+/// <summary>What one tokenised prompt produced: the greedy run, the LLM inputs after the pre-LLM seam, and counts.</summary>
+public sealed class InternVL3Run : IDisposable
+{
+    public required GreedyRun Greedy { get; init; }
+    /// <summary>(L, H) token embeddings with the visual rows spliced in (before any pruning).</summary>
+    public required Tensor InputsEmbeds { get; init; }
+    /// <summary>(L', H) and (1, L') what entered layer 0 after the pre-LLM seam.</summary>
+    public required Tensor LlmInput { get; init; }
+    public required Tensor LlmPositions { get; init; }
+    public required DecoderOutput Prefill { get; init; }
+    /// <summary>RoPE position of each generated token when it is fed back (one more than tokens fed, as the references list).</summary>
+    public required long[] DecodePositions { get; init; }
+    public required int PromptTokens { get; init; }
+    public required int VisualTokens { get; init; }
+    public required int VisualTokensKept { get; init; }
+    public required double MethodMs { get; init; }
 
     public void Dispose()
     {
-        foreach (var t in VisionHiddenStates) t.Dispose();
-        SelectedFeatures?.Dispose(); ClsAttentionPerHead?.Dispose(); PixelShuffled?.Dispose();
-        ImageEmbeds?.Dispose(); InputsEmbeds?.Dispose(); Logits?.Dispose();
-        Decoder.Dispose();
+        Greedy.Dispose(); InputsEmbeds.Dispose(); LlmInput.Dispose(); LlmPositions.Dispose(); Prefill.Logits?.Dispose();
     }
+}
+
+/// <summary>Every InternViT hidden state and the selected layer's CLS attention, for parity tests.</summary>
+public sealed record InternVitTrace(Tensor HiddenStates, Tensor ClsAttentionPerHead, Tensor PixelShuffled) : IDisposable
+{
+    public void Dispose() { HiddenStates.Dispose(); ClsAttentionPerHead.Dispose(); PixelShuffled.Dispose(); }
 }
 
 /// <summary>
@@ -85,11 +93,20 @@ public sealed class InternVL3Trace : IDisposable
 /// Weight fields are named after their checkpoint keys (remote-code naming; other layouts are mapped by
 /// <see cref="CheckpointWeights"/>).
 /// </summary>
-public sealed class InternVL3Model : nn.Module
+public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
 {
     public InternVL3Config Config { get; }
     public ScalarType DType { get; }
     public Device Device { get; }
+    public ModelIdentity Identity { get; private set; }
+    public ITextTokenizer? Tokenizer { get; private set; }
+    /// <summary>Image token ids (from the tokenizer, or a golden folder's preprocessor_config.json).</summary>
+    public InternVL3SpecialTokens? Tokens { get; private set; }
+    /// <summary>Tiling used by <see cref="EncodeImage"/>: the config's tile size and thumbnail rule, VLMEvalKit's 6 tiles at most
+    /// unless <see cref="UseMaxTiles"/> says otherwise (24 for OCRBench; datasets.md §1.5).</summary>
+    public InternVLImageProcessor ImageProcessor { get; private set; }
+    public CausalLanguageModel LanguageModel => language_model;
+    public const int VlmEvalKitDefaultMaxTiles = 6;
 
     private readonly InternVisionModel vision_model;
     private readonly Mlp1Projector mlp1;
@@ -100,6 +117,9 @@ public sealed class InternVL3Model : nn.Module
     public InternVL3Model(InternVL3Config config, ParameterFactory factory) : base(nameof(InternVL3Model))
     {
         Config = config; DType = factory.DType; Device = factory.Device;
+        Identity = new ModelIdentity("internvl3", "(unloaded)", "", "", DType.ToString(), Device.ToString());
+        ImageProcessor = new InternVLImageProcessor(config.TileSize, config.MinDynamicPatch, VlmEvalKitDefaultMaxTiles,
+            config.UseThumbnail, ChannelStats.ImageNet, config.SourceFile);
         vision_model = new InternVisionModel(config.Vision, config.VisionLayersToRun, factory);
         mlp1 = new Mlp1Projector(config.ProjectorInputSize, config.Language.HiddenSize, factory);
         // The shared decoder's own "model.*" / "lm_head.*" end up under "language_model.", as in the checkpoint.
@@ -111,21 +131,48 @@ public sealed class InternVL3Model : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>Loads config.json and the weights (remote-code or -hf layout) from a model folder; the load is strict.</summary>
-    public static InternVL3Model Load(string folder, ScalarType dtype, Device device)
+    /// <summary>
+    /// Loads a model folder: config.json, the weights in either layout (strict: every tensor present with its shape and
+    /// nothing left over), tokenizer.json when a loader is given, and the image token ids.
+    /// </summary>
+    public static InternVL3Model Load(string folder, ModelLoadOptions load)
     {
         var config = InternVL3Config.Load(folder);
-        using var checkpoint = Checkpoint.Open(folder);
-        var model = new InternVL3Model(config, new ParameterFactory(dtype, device));
+        var model = new InternVL3Model(config, new ParameterFactory(load.DType, load.Device));
         try
         {
-            var weights = new CheckpointWeights(checkpoint, dtype, device);
+            using var checkpoint = Checkpoint.Open(folder);
+            var weights = new CheckpointWeights(checkpoint, load.DType, load.Device);
             model.LoadWeights(weights);
             weights.RequireAllConsumed();
+            model.Identity = new ModelIdentity("internvl3", Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')),
+                Sha256Hex(File.ReadAllBytes(config.SourceFile)), Sha256Hex(System.Text.Encoding.UTF8.GetBytes(WeightsFingerprint(checkpoint))),
+                load.DType.ToString(), load.Device.ToString());
+            string tokenizerFile = Path.Combine(folder, "tokenizer.json");
+            if (File.Exists(tokenizerFile) && load.TokenizerLoader is not null) model.UseTokenizer(load.TokenizerLoader(tokenizerFile));
+            else model.Tokens = InternVL3SpecialTokens.FromPreprocessorConfig(Path.Combine(folder, "preprocessor_config.json"));
         }
         catch { model.Dispose(); throw; }
         return model;
     }
+
+    public static InternVL3Model Load(string folder, ScalarType dtype, Device device) => Load(folder, new ModelLoadOptions(dtype, device));
+
+    /// <summary>Attaches a tokenizer (and takes the image token ids from it).</summary>
+    public void UseTokenizer(ITextTokenizer tokenizer)
+    {
+        Tokenizer = tokenizer;
+        Tokens = InternVL3SpecialTokens.FromTokenizer(tokenizer, Identity.Name);
+    }
+
+    /// <summary>VLMEvalKit's per-dataset tile budget (6 by default, 24 for OCRBench).</summary>
+    public void UseMaxTiles(int maxTiles) => ImageProcessor = ImageProcessor.WithMaxTiles(maxTiles);
+
+    private static string Sha256Hex(byte[] bytes) => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes)).ToLowerInvariant();
+
+    // Names, shapes and dtypes of every tensor: cheap, and changes whenever the weights' layout does (hashing GBs is not).
+    private static string WeightsFingerprint(Checkpoint checkpoint) => string.Join("\n", checkpoint.Keys.Order(StringComparer.Ordinal)
+        .Select(k => { var e = checkpoint.Entry(k); return $"{k} {e.DType} [{string.Join(",", e.Shape)}] {e.End - e.Begin}"; }));
 
     /// <summary>Fills every parameter, by its name (= the remote-code checkpoint key), from <paramref name="weights"/>.</summary>
     public void LoadWeights(IInternVL3Weights weights)
@@ -203,146 +250,216 @@ public sealed class InternVL3Model : nn.Module
     }
 
     // ----------------------------------------------------------------------------------------------------------
-    // Prompt splicing
+    // Images: tiles → InternViT → pixel shuffle → mlp1, once per image
+    // ----------------------------------------------------------------------------------------------------------
+
+    public EncodedImage EncodeImage(RgbImage image, VisionExtras extras = VisionExtras.All)
+    {
+        using var input = ImageProcessor.Process(image);
+        return EncodePixels(input.PixelValues, InternVLImageTiles.Of(input), extras);
+    }
+
+    /// <summary>
+    /// One image's tiles (tiles, 3, S, S), local crops row-major then the thumbnail: visual tokens tile-major, 16×16
+    /// raster inside each tile. Units follow methods.md §1.5: one unit for a single tile; otherwise the local tiles
+    /// jointly and the thumbnail alone. The CLS attention (summed per pixel-shuffle group) is computed only when asked.
+    /// </summary>
+    public EncodedImage EncodePixels(Tensor pixelValues, InternVLImageTiles tiles, VisionExtras extras = VisionExtras.All)
+    {
+        if (pixelValues.dim() != 4 || pixelValues.shape[0] != tiles.Total)
+            throw new ArgumentException($"pixel values must be ({tiles.Total} tiles, {Config.Vision.NumChannels}, H, W) for {tiles}; got [{string.Join(", ", pixelValues.shape)}]");
+        using var _ = inference_mode();
+        using var scope = NewDisposeScope();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var vit = EncodeTiles(pixelValues, clsAttention: extras.HasFlag(VisionExtras.ClsAttention));
+        var shuffled = PixelShuffle(vit.SelectedFeatures);
+        var embeddings = Project(shuffled);
+        var cls = vit.ClsAttentionPerHead is null ? null : PoolClsAttentionPerGroup(vit.ClsAttentionPerHead);
+        GreedyDecoder.Synchronize(Device);
+        double ms = clock.Elapsed.TotalMilliseconds;
+        return new EncodedImage
+        {
+            Embeddings = embeddings.reshape(-1, embeddings.shape[^1]).MoveToOuterDisposeScope(),
+            FeaturesBeforeProjector = shuffled.reshape(-1, shuffled.shape[^1]).MoveToOuterDisposeScope(),
+            ClsAttention = cls?.MoveToOuterDisposeScope(),
+            Units = UnitsOf(tiles),
+            VisionMs = ms,
+        };
+    }
+
+    private IReadOnlyList<VisualUnit> UnitsOf(InternVLImageTiles tiles)
+    {
+        int perTile = Config.ImageTokensPerTile, side = Config.TokenGrid;
+        if (tiles.Total == 1) return [new VisualUnit(VisualUnitKind.Image, 0, 0, perTile, side, side)];
+        var units = new List<VisualUnit>();
+        if (tiles.LocalTiles > 0) units.Add(new VisualUnit(VisualUnitKind.LocalTiles, 0, 0, perTile * tiles.LocalTiles, side, side, tiles.LocalTiles));
+        if (tiles.HasThumbnail) units.Add(new VisualUnit(VisualUnitKind.Thumbnail, 0, perTile * tiles.LocalTiles, perTile, side, side));
+        return units;
+    }
+
+    /// <summary>Every InternViT hidden state (layers+1, tiles, 1+P, C), the selected layer's CLS attention per head and the shuffled features.</summary>
+    public InternVitTrace TraceVision(Tensor pixelValues)
+    {
+        using var scope = NewDisposeScope();
+        using var vit = EncodeTiles(pixelValues, keepHiddenStates: true, clsAttention: true);
+        var shuffled = PixelShuffle(vit.SelectedFeatures);
+        return new InternVitTrace(stack(vit.HiddenStates!.ToArray()).MoveToOuterDisposeScope(),
+            vit.ClsAttentionPerHead!.clone().MoveToOuterDisposeScope(), shuffled.MoveToOuterDisposeScope());
+    }
+
+    // ----------------------------------------------------------------------------------------------------------
+    // Prompts: template → ids → splice → (pre-LLM seam) → decoder with the intra-LLM seam → greedy decoding
     // ----------------------------------------------------------------------------------------------------------
 
     /// <summary>
-    /// Where the visual tokens sit: every <c>&lt;IMG_CONTEXT&gt;</c> row, tile-major, thumbnail last. Pruning units follow
-    /// methods.md §1.5: a single-tile image is one unit; otherwise the local tiles form one unit and the thumbnail another.
+    /// Answers a prompt as VLMEvalKit's InternVL wrapper does: its image placement, the internvl2_5 template, one
+    /// <c>&lt;img&gt;&lt;IMG_CONTEXT&gt;…&lt;/img&gt;</c> block per image, greedy decoding until <c>&lt;|im_end|&gt;</c>, answer stripped.
     /// </summary>
-    public VisualLayout LayoutOf(IReadOnlyList<long> inputIds, IReadOnlyList<InternVLImageTiles> images, long imageContextId)
+    public GenerationResult Generate(PromptMessage prompt, IReadOnlyList<EncodedImage> images, IPruningHooks? hooks, GenerationOptions options)
     {
+        var tokenizer = Tokenizer ?? throw new InvalidOperationException(
+            $"{Identity.Name}: no tokenizer (tokenizer.json absent or no TokenizerLoader given); use RunPrompt with token ids");
+        var tokens = Tokens!;
+        // Images enter in the order the message names them, one placeholder each.
+        var order = prompt.Segments.OfType<ImageSegment>().Select(s => s.ImageIndex).ToList();
+        foreach (var index in order)
+            if (index < 0 || index >= images.Count) throw new ArgumentException($"the prompt refers to image {index} but {images.Count} were given");
+        var ordered = order.Select(i => images[i]).ToList();
+        var tilesPerImage = ordered.Select(i => i.TokenCount / Config.ImageTokensPerTile).ToList();
+        string text = InternVL3Prompt.Expand(InternVL3Prompt.UserContent(prompt), tilesPerImage, Config.ImageTokensPerTile);
+        var ids = tokenizer.Encode(text);
+        var stops = new HashSet<long> { tokens.EndOfTurn };
+        if (options.ExtraStopTokenIds is not null) stops.UnionWith(options.ExtraStopTokenIds.Select(t => (long)t));
+        using var run = RunPrompt(ids, ordered, hooks, options.MaxNewTokens, stops);
+        var answer = run.Greedy.StoppedAtStopToken ? run.Greedy.Tokens[..^1] : run.Greedy.Tokens;
+        // The reference decodes without special tokens, splits at the template separator and strips.
+        string decoded = tokenizer.Decode(answer);
+        int separator = decoded.IndexOf(InternVL3Prompt.EndOfTurn, StringComparison.Ordinal);
+        if (separator >= 0) decoded = decoded[..separator];
+        return new GenerationResult(decoded.Trim(), run.Greedy.Tokens, run.PromptTokens, run.VisualTokens, run.VisualTokensKept,
+            new StageTimings(ordered.Sum(i => i.VisionMs), run.Greedy.PrefillMs, run.Greedy.DecodeMs, run.MethodMs));
+    }
+
+    /// <summary>
+    /// Runs a tokenised prompt whose <c>&lt;IMG_CONTEXT&gt;</c> rows (all images' runs, in order) take the images' embeddings.
+    /// <paramref name="hooks"/> null is vanilla inference; otherwise the model shows its evidence at the pre-LLM seam and
+    /// at every layer it is asked about, and applies the decisions (pre-LLM: gather rows, positions per the decision's
+    /// policy; the next decode position follows that policy).
+    /// </summary>
+    public InternVL3Run RunPrompt(IReadOnlyList<long> inputIds, IReadOnlyList<EncodedImage> images, IPruningHooks? hooks, int maxNewTokens,
+        IReadOnlySet<long> stopTokenIds, LogitsSelection prefillLogits = LogitsSelection.Last, DecoderTrace? trace = null, bool keepStepLogits = false)
+    {
+        long imageContext = (Tokens ?? throw new InvalidOperationException(
+            $"{Identity.Name}: the <IMG_CONTEXT> id is unknown (no tokenizer and no img_context_token_id in preprocessor_config.json)")).ImageContext;
+        using var _ = inference_mode();
+        using var scope = NewDisposeScope();
+        var (embeds, layout) = Splice(inputIds, images, imageContext);
+        int promptLength = inputIds.Count;
+        var positions = arange(promptLength, dtype: ScalarType.Int64, device: Device).unsqueeze(0);
+        Tensor llmInput = embeds, llmPositions = positions;
+        long nextPosition = promptLength;
+        double methodMs = 0;
+        DecoderOutput? prefill = null;
+        var decodePositions = new List<long>();
+        using var session = new DecoderSession(language_model, _rotary);
+
+        Tensor Prefill()
+        {
+            var currentLayout = layout;
+            if (hooks is not null && layout.Count > 0)
+            {
+                var context = PreLlmContextFor(embeds, layout, images, promptLength);
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                var decision = hooks.OnVisualTokens(context);
+                methodMs += clock.Elapsed.TotalMilliseconds;
+                if (decision is not null)
+                {
+                    var plan = SequencePlan.Build(layout, promptLength, decision.Kept, decision.ExtraTokens);
+                    llmInput = plan.GatherRows(embeds, layout, decision.Kept, decision.Embeddings);
+                    llmPositions = plan.Positions(positions, decision.Positions);
+                    // Renumbered ids continue from the shorter sequence; original ids continue the unpruned one.
+                    nextPosition = decision.Positions == PositionPolicy.Renumber ? plan.Length : promptLength;
+                    currentLayout = plan.Layout;
+                }
+            }
+            var pruning = hooks is null ? null : new IntraLlmPruning { Hooks = hooks, Layout = currentLayout, PromptEmbeddings = embeds };
+            prefill = session.Prefill(llmInput, llmPositions, pruning, nextPosition, prefillLogits, trace);
+            methodMs += prefill.HookMilliseconds;
+            // The session disposes its prefill logits; the decoding loop gets its own copy.
+            return prefillLogits == LogitsSelection.All ? prefill.Logits![-1].clone() : prefill.Logits!.clone();
+        }
+        Tensor Step(long token)
+        {
+            decodePositions.Add(session.NextPosition);
+            return session.Step(token);
+        }
+
+        var greedy = GreedyDecoder.Run(Prefill, Step, Device, maxNewTokens, stopTokenIds, keepStepLogits);
+        decodePositions.Add(session.NextPosition);
+        return new InternVL3Run
+        {
+            Greedy = greedy,
+            InputsEmbeds = embeds.MoveToOuterDisposeScope(),
+            LlmInput = llmInput.MoveToOuterDisposeScope(),
+            LlmPositions = llmPositions.MoveToOuterDisposeScope(),
+            Prefill = prefill! with { Logits = prefill!.Logits?.clone().MoveToOuterDisposeScope() },
+            DecodePositions = decodePositions.ToArray(),
+            PromptTokens = promptLength,
+            VisualTokens = layout.Count,
+            VisualTokensKept = prefill!.Layout?.Count ?? layout.Count,
+            MethodMs = methodMs,
+        };
+    }
+
+    /// <summary>
+    /// Token embeddings with the images' rows written over the <c>&lt;IMG_CONTEXT&gt;</c> rows in order (the reference's
+    /// <c>input_embeds[selected] = vit_embeds</c>), and where they sit: each image's units, offsets counted over all images.
+    /// </summary>
+    public (Tensor Embeddings, VisualLayout Layout) Splice(IReadOnlyList<long> inputIds, IReadOnlyList<EncodedImage> images, long imageContextId)
+    {
+        using var scope = NewDisposeScope();
         var rows = new List<long>();
         for (int i = 0; i < inputIds.Count; i++) if (inputIds[i] == imageContextId) rows.Add(i);
-        int perTile = Config.ImageTokensPerTile, side = Config.TokenGrid;
-        int expected = images.Sum(im => im.Total) * perTile;
+        int expected = images.Sum(im => im.TokenCount);
         if (rows.Count != expected)
-            throw new ArgumentException($"the prompt has {rows.Count} <IMG_CONTEXT> tokens (id {imageContextId}) but {images.Count} image(s) with {images.Sum(im => im.Total)} tiles need {expected}");
+            throw new ArgumentException($"the prompt has {rows.Count} <IMG_CONTEXT> tokens (id {imageContextId}) but its {images.Count} image(s) have {expected} visual tokens");
         var units = new List<VisualUnit>();
         int offset = 0;
         for (int image = 0; image < images.Count; image++)
         {
-            var tiles = images[image];
-            if (tiles.Total == 1)
-                units.Add(new VisualUnit(VisualUnitKind.Image, image, offset, perTile, side, side));
-            else
-            {
-                if (tiles.LocalTiles > 0)
-                    units.Add(new VisualUnit(VisualUnitKind.LocalTiles, image, offset, perTile * tiles.LocalTiles, side, side, tiles.LocalTiles));
-                if (tiles.HasThumbnail)
-                    units.Add(new VisualUnit(VisualUnitKind.Thumbnail, image, offset + perTile * tiles.LocalTiles, perTile, side, side));
-            }
-            offset += perTile * tiles.Total;
+            foreach (var u in images[image].Units) units.Add(u with { ImageIndex = image, Offset = offset + u.Offset });
+            offset += images[image].TokenCount;
         }
-        return new VisualLayout(units, rows, inputIds.Count);
-    }
-
-    /// <summary>Token embeddings with the visual embeddings (N, d) written, in order, over the <c>&lt;IMG_CONTEXT&gt;</c> rows.</summary>
-    public Tensor SpliceEmbeddings(Tensor inputIds, Tensor visualEmbeddings, VisualLayout layout)
-    {
-        using var scope = NewDisposeScope();
-        using var _ = inference_mode();
-        var embeddings = language_model.Embed(inputIds.reshape(-1));
-        if (visualEmbeddings.shape[0] != layout.Count)
-            throw new ArgumentException($"{visualEmbeddings.shape[0]} visual embeddings for {layout.Count} <IMG_CONTEXT> rows");
-        var rows = tensor(layout.SequenceIndices.ToArray(), ScalarType.Int64, Device);
-        embeddings.index_copy_(0, rows, visualEmbeddings.to(DType, Device));
-        return embeddings.MoveToOuterDisposeScope();
-    }
-
-    // ----------------------------------------------------------------------------------------------------------
-    // One request: vision → (pre-LLM seam) → splice → decoder with the intra-LLM seam → greedy decoding
-    // ----------------------------------------------------------------------------------------------------------
-
-    /// <summary>
-    /// Runs one prompt greedily. <paramref name="hooks"/> null is vanilla inference; otherwise the model shows the
-    /// pruning framework its evidence after the projector (CLS attention pooled per pixel-shuffle group, pixel-shuffled
-    /// features, projected embeddings) and at every layer it is asked about, and applies the decisions.
-    /// </summary>
-    public InternVL3Generation Generate(InternVL3Input input, int maxNewTokens, IReadOnlySet<long> stopTokenIds,
-        IPruningHooks? hooks = null, InternVL3Trace? trace = null, bool keepStepLogits = false)
-    {
-        using var scope = NewDisposeScope();
-        using var _ = inference_mode();
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-
-        // Vision side, for all tiles of all images at once (tile-major, thumbnails last per image).
-        using var vit = EncodeTiles(input.PixelValues, keepHiddenStates: trace is not null, clsAttention: hooks is not null || trace is not null);
-        var shuffled = PixelShuffle(vit.SelectedFeatures);
-        var projected = Project(shuffled);
-        var visual = projected.reshape(-1, projected.shape[^1]);
-        GenerationSync();
-        double visionMs = clock.Elapsed.TotalMilliseconds;
-
-        var layout = LayoutOf(input.InputIds, input.Images, input.ImageContextId);
-        var ids = tensor(input.InputIds, ScalarType.Int64);
-        var embeds = SpliceEmbeddings(ids, visual, layout);
-        var promptEmbeddings = embeds;
-        var positions = arange(input.InputIds.Length, ScalarType.Int64, Device).unsqueeze(0);
-        long? nextPosition = null;
-        int visualTokens = layout.Count;
-        double methodMs = 0;
-        trace?.Record(vit, shuffled, projected, embeds);
-
-        if (hooks is not null)
+        var embeddings = language_model.Embed(tensor(inputIds.ToArray(), dtype: ScalarType.Int64));
+        if (images.Count > 0)
         {
-            var evidence = new VisionEvidence
+            var visual = cat(images.Select(i => i.Embeddings.to(DType, Device)).ToArray(), 0);
+            embeddings = embeddings.index_copy(0, tensor(rows.ToArray(), dtype: ScalarType.Int64, device: Device), visual);
+        }
+        return (embeddings.MoveToOuterDisposeScope(), new VisualLayout(units, rows, inputIds.Count));
+    }
+
+    private PreLlmContext PreLlmContextFor(Tensor embeds, VisualLayout layout, IReadOnlyList<EncodedImage> images, int promptLength)
+    {
+        Tensor? Join(Func<EncodedImage, Tensor?> pick) =>
+            images.All(i => pick(i) is not null) ? cat(images.Select(i => pick(i)!.to(Device)).ToArray(), 0) : null;
+        var visualRows = layout.SequenceIndices.ToHashSet();
+        var textRows = Enumerable.Range(0, promptLength).Where(r => !visualRows.Contains(r)).Select(r => (long)r).ToArray();
+        return new PreLlmContext
+        {
+            Vision = new VisionEvidence
             {
-                Embeddings = visual,
-                FeaturesBeforeProjector = shuffled.reshape(-1, shuffled.shape[^1]),
-                ClsAttention = PoolClsAttentionPerGroup(vit.ClsAttentionPerHead!),
+                Embeddings = cat(images.Select(i => i.Embeddings.to(DType, Device)).ToArray(), 0),
+                FeaturesBeforeProjector = Join(i => i.FeaturesBeforeProjector),
+                ClsAttention = Join(i => i.ClsAttention),
                 Layout = layout,
                 Tower = VisionTowerKind.InternVitPixelShuffle,
                 Project = Project,
-            };
-            var textRows = Enumerable.Range(0, input.InputIds.Length).Where(r => input.InputIds[r] != input.ImageContextId).Select(r => (long)r).ToArray();
-            var context = new PreLlmContext
-            {
-                Vision = evidence,
-                TextEmbeddings = embeds.index_select(0, tensor(textRows, ScalarType.Int64, Device)),
-                TextAfterImage = SequencePlan.TextAfterLastVisual(layout, input.InputIds.Length),
-            };
-            var methodClock = System.Diagnostics.Stopwatch.StartNew();
-            var decision = hooks.OnVisualTokens(context);
-            methodMs += methodClock.Elapsed.TotalMilliseconds;
-            if (decision is not null)
-            {
-                var plan = SequencePlan.Build(layout, input.InputIds.Length, decision.Kept, decision.ExtraTokens);
-                embeds = plan.GatherRows(embeds, layout, decision.Kept, decision.Embeddings);
-                positions = plan.Positions(positions, decision.Positions);
-                // Renumbered ids continue from the shorter sequence; original ids continue the unpruned one.
-                nextPosition = decision.Positions == PositionPolicy.Renumber ? plan.Length : input.InputIds.Length;
-                layout = plan.Layout;
-            }
-        }
-
-        using var session = new DecoderSession(language_model, _rotary);
-        var pruning = hooks is null ? null : new IntraLlmPruning { Hooks = hooks, Layout = layout, PromptEmbeddings = promptEmbeddings };
-        DecoderOutput? prefill = null;
-        var run = GreedyDecoder.Run(
-            () =>
-            {
-                prefill = session.Prefill(embeds, positions, pruning, nextPosition,
-                    trace is null ? LogitsSelection.Last : LogitsSelection.All, trace?.Decoder);
-                // The session disposes its prefill logits; the decoder loop gets its own copy.
-                if (trace is null) return prefill.Logits!.clone();
-                trace.Logits = prefill.Logits!.clone().DetachFromDisposeScope();
-                return trace.Logits[^1].clone();
             },
-            session.Step, Device, maxNewTokens, stopTokenIds, keepStepLogits);
-        methodMs += prefill!.HookMilliseconds;
-        int kept = prefill.Layout?.Count ?? layout.Count;
-        return new InternVL3Generation(run, input.InputIds.Length, visualTokens, kept,
-            new StageTimings(visionMs, run.PrefillMs, run.DecodeMs, methodMs));
+            TextEmbeddings = embeds.index_select(0, tensor(textRows, dtype: ScalarType.Int64, device: Device)),
+            TextAfterImage = SequencePlan.TextAfterLastVisual(layout, promptLength),
+        };
     }
-
-    private void GenerationSync() => GreedyDecoder.Synchronize(Device);
-
-
-
-    // ----------------------------------------------------------------------------------------------------------
-    // Building blocks. Field names follow the checkpoint keys under their module.
-    // ----------------------------------------------------------------------------------------------------------
 
     /// <summary>Conv2d with kernel = stride = patch size, with bias (unlike CLIP's).</summary>
     private sealed class PatchConv : nn.Module<Tensor, Tensor>
