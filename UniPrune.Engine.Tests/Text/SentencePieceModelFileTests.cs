@@ -13,7 +13,7 @@ public class SentencePieceModelFileTests
     {
         string dir = TestPaths.NewTempDir();
         var definition = TokenizerDefinition.Load(TokenizerFixtures.Files["llama2"].Json, null);
-        File.WriteAllBytes(Path.Combine(dir, "tokenizer.model"), SentencePieceModelWriter.Write(definition));
+        File.WriteAllBytes(Path.Combine(dir, "tokenizer.model"), SentencePieceModelProto.Write(definition));
         if (configVariant is not null)
             File.Copy(TokenizerFixtures.Files[configVariant].Config!, Path.Combine(dir, "tokenizer_config.json"));
         return dir;

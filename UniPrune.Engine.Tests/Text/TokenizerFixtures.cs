@@ -51,7 +51,12 @@ public static class TokenizerFixtures
 
     public static ReferenceFile Reference => LazyReference.Value;
 
-    public sealed record ReferenceFile(string Generator, Dictionary<string, List<ReferenceCase>> Variants, List<ImageTokenCase> LlavaImageToken);
+    public sealed record ReferenceFile(string Generator, Dictionary<string, List<ReferenceCase>> Variants, List<ImageTokenCase> LlavaImageToken,
+        RandomTextSet RandomTexts);
+
+    public sealed record RandomTextSet(int Seed, int Count, Dictionary<string, List<RandomText>> Variants);
+
+    public sealed record RandomText(string Text, int[] Ids);
 
     public sealed record ReferenceCase(string Name, string Text, int[] Ids, int[] IdsWithoutSpecial, string[] TokensWithoutSpecial,
         string Decoded, string DecodedSkipSpecial);

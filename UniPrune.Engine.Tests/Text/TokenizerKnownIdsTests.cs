@@ -94,16 +94,27 @@ public class TokenizerKnownIdsTests
     }
 
     [Fact]
-    public void Synthesized_sentencepiece_model_carries_the_llama_settings()
+    public void Synthesized_model_proto_reads_back_with_llama_settings_in_both_readers()
     {
-        var llama = Assert.IsType<LlamaTokenizer>(TokenizerFixtures.Llama2.Model);
-        Assert.True(llama.ByteFallback);
-        Assert.True(llama.AddDummyPrefix);
-        Assert.True(llama.EscapeWhiteSpaces);
-        Assert.False(llama.TreatWhitespaceAsSuffix);
-        Assert.Equal(0, llama.UnknownId);
-        Assert.Equal(1, llama.BeginningOfSentenceId);
-        Assert.Equal(2, llama.EndOfSentenceId);
+        var definition = TokenizerDefinition.Load(TokenizerFixtures.Files["llama2"].Json, null);
+        byte[] proto = SentencePieceModelProto.Write(definition);
+        var model = SentencePieceModelProto.Read(proto, "(memory)");
+        Assert.Equal(32000, model.Pieces.Count);
+        Assert.Equal(("▁", SentencePieceType.Normal), (model.Pieces[29871].Piece, model.Pieces[29871].Type));
+        Assert.Equal(SentencePieceType.Byte, model.Pieces[13].Type);
+        Assert.Equal(SentencePieceType.Control, model.Pieces[1].Type);
+        Assert.Equal((2, true, 0, 1, 2), (model.ModelType, model.ByteFallback, model.UnknownId, model.BosId, model.EosId));
+        Assert.Equal((true, false, true, false), (model.AddDummyPrefix, model.RemoveExtraWhitespaces, model.EscapeWhitespaces, model.TreatWhitespaceAsSuffix));
+
+        // Microsoft.ML.Tokenizers reads the same proto with the same settings ...
+        var llama = LlamaTokenizer.Create(new MemoryStream(proto), addBeginOfSentence: false, addEndOfSentence: false);
+        Assert.True(llama.ByteFallback && llama.AddDummyPrefix && llama.EscapeWhiteSpaces && !llama.TreatWhitespaceAsSuffix);
+        Assert.Equal((0, 1, 2), (llama.UnknownId, llama.BeginningOfSentenceId, llama.EndOfSentenceId));
+        Assert.Equal(TokenizerFixtures.Llama2.Encode("What is in the image?", false), llama.EncodeToIds("What is in the image?", false, false));
+        // ... but breaks equal-score ties toward the rightmost pair (2.0.1), which is why the engine has its own encoder:
+        // Hugging Face and SentencePiece give "▁..", "..." here.
+        Assert.Equal([6317, 856], TokenizerFixtures.Llama2.Encode(".....", false));
+        Assert.Equal([2023, 636], llama.EncodeToIds(".....", false, false));
     }
 
     [Fact]

@@ -75,6 +75,20 @@ public class TokenizerReferenceTests
         Assert.Equal(reference.Ids, TokenizerFixtures.Llama2.EncodeWithImagePlaceholder(reference.Text, reference.ImageTokenId));
     }
 
+    [Theory]
+    [InlineData("llama2")]
+    [InlineData("qwen25vl")]
+    public void Encode_matches_the_reference_on_400_seeded_random_texts(string variant)
+    {
+        var set = TokenizerFixtures.Reference.RandomTexts;
+        var tokenizer = TokenizerFixtures.Get(variant);
+        var rows = set.Variants[variant];
+        Assert.Equal(set.Count, rows.Count);
+        var mismatches = rows.Where(r => !r.Ids.AsSpan().SequenceEqual(tokenizer.Encode(r.Text, addSpecialTokens: false)))
+            .Select(r => System.Text.Json.JsonSerializer.Serialize(r.Text)).ToList();
+        Assert.True(mismatches.Count == 0, $"{mismatches.Count} of {rows.Count} differ, e.g. {string.Join(" | ", mismatches.Take(5))}");
+    }
+
     [Fact]
     public void Reference_covers_every_variant_and_prompt()
     {

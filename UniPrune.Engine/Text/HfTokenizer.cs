@@ -10,8 +10,9 @@ namespace UniPrune.Engine.Text;
 /// run on Microsoft.ML.Tokenizers, with Hugging Face's encode/decode semantics:
 /// added tokens are cut out of the raw text first (leftmost, longest), each remaining piece is normalized and
 /// encoded on its own, and the post-processor's BOS/EOS are put around the whole.
-/// LLaMA-2 (SentencePiece BPE, byte fallback) runs on <see cref="LlamaTokenizer"/> from a synthesized model proto;
-/// Qwen2 (byte-level BPE) on <see cref="BpeTokenizer"/> with the file's Split regex.
+/// Qwen2 (byte-level BPE) runs on Microsoft.ML.Tokenizers' <see cref="BpeTokenizer"/> with the file's Split regex;
+/// LLaMA-2 (SentencePiece-style BPE with byte fallback) on our <see cref="SentencePieceBpeEncoder"/>, because
+/// Microsoft.ML.Tokenizers' BpeTokenizer has no byte fallback and its LlamaTokenizer breaks ties the wrong way.
 /// </summary>
 /// <remarks>
 /// When <c>tokenizer_config.json</c> has <c>added_tokens_decoder</c>, that map is the complete added-token set
@@ -23,7 +24,8 @@ namespace UniPrune.Engine.Text;
 public sealed class HfTokenizer
 {
     private readonly TokenizerDefinition _definition;
-    private readonly Tokenizer _model;
+    private readonly SentencePieceBpeEncoder? _sentencePiece;
+    private readonly Tokenizer? _byteLevel;
     private readonly string[] _idToModelToken;
     private readonly Dictionary<int, AddedToken> _addedById;
     private readonly Dictionary<string, AddedToken> _addedByContent;
@@ -42,8 +44,6 @@ public sealed class HfTokenizer
     public IReadOnlyList<int> SuffixIds => _definition.SuffixIds;
     public int? BosId => _definition.BosId;
     public int? EosId => _definition.EosId;
-    /// <summary>The Microsoft.ML.Tokenizers model that encodes the pieces between added tokens.</summary>
-    internal Tokenizer Model => _model;
     /// <summary>Wall time spent parsing the files and building the underlying tokenizer.</summary>
     public TimeSpan BuildTime { get; }
 
@@ -70,12 +70,17 @@ public sealed class HfTokenizer
             .ToDictionary(g => g.Key, g => g.OrderByDescending(a => a.Content.Length).ToArray());
         VocabularySize = Math.Max(_idToModelToken.Length, definition.AddedTokens.Count == 0 ? 0 : definition.AddedTokens.Max(a => a.Id) + 1);
 
-        _model = definition.Layout switch
+        if (definition.Layout == TokenizerLayout.SentencePieceBpe)
         {
-            TokenizerLayout.SentencePieceBpe => BuildSentencePiece(definition),
-            TokenizerLayout.ByteLevelBpe => BuildByteLevel(definition),
-            _ => throw new UnreachableException(),
-        };
+            int unknownId = definition.Vocabulary[definition.UnknownToken!];
+            _sentencePiece = definition.SentencePieceScores is { } scores
+                ? SentencePieceBpeEncoder.FromScores(definition.Vocabulary, scores, unknownId)
+                : SentencePieceBpeEncoder.FromMerges(definition.Vocabulary, definition.Merges, unknownId, definition.File);
+        }
+        else
+        {
+            _byteLevel = BuildByteLevel(definition);
+        }
         BuildTime = clock.Elapsed;
     }
 
@@ -110,13 +115,6 @@ public sealed class HfTokenizer
         string model = Path.Combine(directory, "tokenizer.model");
         if (System.IO.File.Exists(model)) return LoadSentencePieceModel(model, configOrNull);
         throw new FileNotFoundException($"{directory}: no tokenizer.json, tokenizer.json.gz or tokenizer.model found", Path.Combine(directory, "tokenizer.json"));
-    }
-
-    private static Tokenizer BuildSentencePiece(TokenizerDefinition definition)
-    {
-        using var proto = new MemoryStream(definition.SentencePieceModel ?? SentencePieceModelWriter.Write(definition));
-        // Added tokens are cut out before the model runs, so the model itself gets none.
-        return LlamaTokenizer.Create(proto, addBeginOfSentence: false, addEndOfSentence: false, specialTokens: null);
     }
 
     private static Tokenizer BuildByteLevel(TokenizerDefinition definition)
@@ -206,12 +204,9 @@ public sealed class HfTokenizer
     private void EncodePiece(string piece, List<int> ids)
     {
         if (piece.Length == 0) return; // HF's Prepend normalizer leaves an empty piece empty
+        if (_sentencePiece is not null) { _sentencePiece.Encode(piece, ids); return; }
         if (_definition.NormalizeNfc) piece = piece.Normalize(NormalizationForm.FormC);
-        ids.AddRange(_model switch
-        {
-            LlamaTokenizer llama => llama.EncodeToIds(piece, addBeginningOfSentence: false, addEndOfSentence: false),
-            _ => _model.EncodeToIds(piece),
-        });
+        ids.AddRange(_byteLevel!.EncodeToIds(piece));
     }
 
     /// <summary>Cuts <paramref name="text"/> into plain pieces and added tokens: leftmost match first, longest on a tie, with lstrip/rstrip eating whitespace.</summary>

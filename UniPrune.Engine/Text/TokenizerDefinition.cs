@@ -113,31 +113,32 @@ internal sealed class TokenizerDefinition
     public static TokenizerDefinition LoadSentencePieceModel(string modelPath, string? tokenizerConfigPath)
     {
         if (!System.IO.File.Exists(modelPath)) throw new FileNotFoundException($"{modelPath}: tokenizer file not found", modelPath);
-        byte[] proto = System.IO.File.ReadAllBytes(modelPath);
-        Microsoft.ML.Tokenizers.LlamaTokenizer llama;
-        try
+        var model = SentencePieceModelProto.Read(System.IO.File.ReadAllBytes(modelPath), modelPath);
+        if (model.Pieces.Count == 0) throw Bad(modelPath, "not a SentencePiece model proto (no pieces)");
+        if (model.ModelType != 2) throw Bad(modelPath, $"trainer_spec.model_type is {model.ModelType}, expected 2 (BPE; LLaMA-2's)");
+        if (!model.ByteFallback || !model.AddDummyPrefix || !model.EscapeWhitespaces || model.RemoveExtraWhitespaces
+            || model.TreatWhitespaceAsSuffix || model.HasCharsMap)
+            throw Bad(modelPath, "expected LLaMA-2's SentencePiece settings: byte_fallback, add_dummy_prefix and escape_whitespaces true; " +
+                                 "remove_extra_whitespaces and treat_whitespace_as_suffix false; no precompiled normalization map");
+        var vocabulary = new Dictionary<string, int>(model.Pieces.Count, StringComparer.Ordinal);
+        var mergeable = new Dictionary<string, float>(StringComparer.Ordinal);
+        for (int id = 0; id < model.Pieces.Count; id++)
         {
-            using var stream = new MemoryStream(proto);
-            llama = Microsoft.ML.Tokenizers.LlamaTokenizer.Create(stream, addBeginOfSentence: false, addEndOfSentence: false);
+            var (piece, score, type) = model.Pieces[id];
+            if (type == SentencePieceType.UserDefined)
+                throw Bad(modelPath, $"piece {id} \"{piece}\" is USER_DEFINED, which is not supported (LLaMA-2 has none)");
+            if (!vocabulary.TryAdd(piece, id)) throw Bad(modelPath, $"piece \"{piece}\" appears twice (ids {vocabulary[piece]} and {id})");
+            if (type == SentencePieceType.Normal && piece.EnumerateRunes().Count() > 1) mergeable[piece] = score;
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw Bad(modelPath, $"not a SentencePiece model proto ({e.GetType().Name}: {e.Message})");
-        }
-        if (!llama.ByteFallback || !llama.AddDummyPrefix || !llama.EscapeWhiteSpaces || llama.TreatWhitespaceAsSuffix)
-            throw Bad(modelPath, $"expected LLaMA-2's SentencePiece settings (byte_fallback, add_dummy_prefix, escape_whitespaces true; " +
-                                 $"treat_whitespace_as_suffix false), found {llama.ByteFallback}, {llama.AddDummyPrefix}, {llama.EscapeWhiteSpaces}, {llama.TreatWhitespaceAsSuffix}");
-        var vocabulary = new Dictionary<string, int>(llama.Vocabulary, StringComparer.Ordinal);
-        string unknown = llama.UnknownToken;
+        string Piece(int id, string role) => (uint)id < (uint)model.Pieces.Count ? model.Pieces[id].Piece
+            : throw Bad(modelPath, $"trainer_spec {role} id {id} is outside the {model.Pieces.Count} pieces");
+        string unknown = Piece(model.UnknownId, "unk");
         // What transformers' slow LlamaTokenizer does without a config: <unk>, <s>, </s> are special, BOS is added.
-        var added = new List<AddedToken>
-        {
-            new(llama.UnknownId, unknown, Special: true),
-            new(llama.BeginningOfSentenceId, llama.BeginningOfSentenceToken, Special: true),
-            new(llama.EndOfSentenceId, llama.EndOfSentenceToken, Special: true),
-        };
-        int? bos = llama.BeginningOfSentenceId, eos = llama.EndOfSentenceId;
-        int[] prefix = [llama.BeginningOfSentenceId], suffix = [];
+        var added = new List<AddedToken> { new(model.UnknownId, unknown, Special: true) };
+        int? bos = model.BosId >= 0 ? model.BosId : null, eos = model.EosId >= 0 ? model.EosId : null;
+        if (bos is int b) added.Add(new AddedToken(b, Piece(b, "bos"), Special: true));
+        if (eos is int e) added.Add(new AddedToken(e, Piece(e, "eos"), Special: true));
+        int[] prefix = bos is int bb ? [bb] : [], suffix = [];
         if (tokenizerConfigPath is not null)
             ApplyConfig(tokenizerConfigPath, vocabulary, ref added, ref bos, ref eos, ref prefix, ref suffix);
         return new TokenizerDefinition
@@ -145,12 +146,12 @@ internal sealed class TokenizerDefinition
             File = modelPath, Layout = TokenizerLayout.SentencePieceBpe, Vocabulary = vocabulary, Merges = [], ByteFallback = true,
             UnknownToken = unknown, AddedTokens = added, NormalizeNfc = false, SplitPattern = null,
             PrefixIds = prefix, SuffixIds = suffix, Decoder = TokenDecoder.SentencePieceDefault, BosId = bos, EosId = eos,
-            SentencePieceModel = proto,
+            SentencePieceScores = mergeable,
         };
     }
 
-    /// <summary>The raw tokenizer.model bytes when the tokenizer was loaded from one (null for tokenizer.json).</summary>
-    public byte[]? SentencePieceModel { get; init; }
+    /// <summary>Scores of the mergeable pieces when loaded from a tokenizer.model (SentencePiece order); null for tokenizer.json (merge-rank order).</summary>
+    public IReadOnlyDictionary<string, float>? SentencePieceScores { get; init; }
 
     /// <summary>
     /// tokenizer_config.json: <c>added_tokens_decoder</c> replaces the added-token set; bos/eos tokens and the

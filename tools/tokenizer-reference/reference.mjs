@@ -64,6 +64,34 @@ for (const p of prompts.filter(p => p.text.includes("<image>"))) {
   out.llava_image_token.push({ name: p.name, text: p.text, image_token_id: -200, ids });
 }
 
-writeFileSync(path.join(fixtures, "reference_ids.json"), JSON.stringify(out, null, 1) + "\n");
+// Seeded random texts (mulberry32) from words in many scripts, with runs of punctuation and odd whitespace, to test
+// the encoders beyond the hand-written prompts. Ids without special tokens.
+const words = ["the", "image", "What", "is", "in", "colour", "square", "Answer", "option's", "don't", "we'll", "naïve", "café",
+  "Straße", "東京", "图像", "描述", "こんにちは", "한국어", "Привет", "مرحبا", "🦙", "🎉", "👍🏽", "🌍", "𝕜", "√", "½", "x²", "3.14",
+  "2024", "1,000", "#", "**", "****", "...", ".....", "--", "----", "==", "(a)", "[b]", "{c}", "<tag>", "e\u0301", "\u00a0", "ﬁ",
+  "!!", "??", "~~~", "____", "''", "\"\""];
+const gaps = [" ", " ", " ", "  ", "\n", "\t", "\r\n", "", ", ", ". ", "? ", "   ", "\n\n"];
+function mulberry32(seed) {
+  return () => { seed |= 0; seed = seed + 0x6D2B79F5 | 0; let t = Math.imul(seed ^ seed >>> 15, 1 | seed);
+    t = t + Math.imul(t ^ t >>> 7, 61 | t) ^ t; return ((t ^ t >>> 14) >>> 0) / 4294967296; };
+}
+const random = mulberry32(20261128), pick = a => a[Math.floor(random() * a.length)];
+const randomTexts = [];
+for (let i = 0; i < 400; i++) {
+  let text = random() < 0.25 ? pick(gaps) : "";
+  const n = 1 + Math.floor(random() * 14);
+  for (let w = 0; w < n; w++) text += (random() < 0.2 ? pick(words).toUpperCase() : pick(words)) + pick(gaps);
+  randomTexts.push(text);
+}
+out.random_texts = { seed: 20261128, count: randomTexts.length, variants: {} };
+for (const name of ["llama2", "qwen25vl"]) {
+  const rows = [];
+  for (const text of randomTexts) rows.push({ text, ids: (await variants[name].encode(text, null, { addSpecialTokens: false })).getIds() });
+  out.random_texts.variants[name] = rows;
+}
+
+// Id arrays on one line each keep the fixture readable and small.
+const json = JSON.stringify(out, null, 1).replace(/\[\s+(-?\d+(?:,\s+-?\d+)*)\s+\]/g, (_, ids) => "[" + ids.replace(/\s+/g, "") + "]");
+writeFileSync(path.join(fixtures, "reference_ids.json"), json + "\n");
 console.log(Object.entries(out.variants).map(([k, v]) => `${k}: ${v.length} prompts`).join(", "),
-            `; llava_image_token: ${out.llava_image_token.length}`);
+            `; llava_image_token: ${out.llava_image_token.length}; random texts: ${randomTexts.length}`);
