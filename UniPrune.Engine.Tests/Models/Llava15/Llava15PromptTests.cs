@@ -39,6 +39,33 @@ public sealed class Llava15PromptTests
         Assert.Equal([1, 3 + 'q', -200], Llava15Prompt.Tokenize("q<image>", tok, 1));
     }
 
+    /// <summary>The real LLaMA-2 tokenizer (Text's fixture) through the models' tokenizer seam gives LLaVA's ids and segment boundaries.</summary>
+    [Fact]
+    public void Real_llama2_tokenizer_reproduces_tokenizer_image_token_and_the_35_token_vicuna_prefix()
+    {
+        string fixtures = Path.Combine(TestPaths.Fixtures, "tokenizers");
+        var hf = UniPrune.Engine.Text.HfTokenizer.Load(Path.Combine(fixtures, "llama2", "tokenizer.json.gz"), Path.Combine(fixtures, "llava15_hf", "tokenizer_config.json"));
+        var tokenizer = new HfTextTokenizer(hf);
+        var message = PromptMessage.ImageThenText("What is in the image?");
+        foreach (var style in new[] { LlavaPromptStyle.VicunaV1, LlavaPromptStyle.VlmEvalKit, LlavaPromptStyle.LlavaHf })
+        {
+            string prompt = Llava15Prompt.Build(message, style);
+            var ids = Llava15Prompt.Tokenize(prompt, tokenizer, 1);
+            Assert.Equal(hf.EncodeWithImagePlaceholder(prompt, -200).Select(i => (long)i), ids);
+        }
+        var vicuna = Llava15Prompt.Tokenize(Llava15Prompt.Build(message, LlavaPromptStyle.VicunaV1), tokenizer, 1);
+        // models.md §1.4 / FastV's SYS_TOKEN_LEN: BOS + system + "USER:" + "▁" = 35 tokens before the image.
+        Assert.Equal(35, Array.IndexOf(vicuna, -200L));
+        // After the image: "▁" (29871), "\n" (13), …, then "ASSISTANT:" as ▁A SS IST ANT :.
+        Assert.Equal([29871, 13], vicuna[36..38]);
+        Assert.Equal(["▁A", "SS", "IST", "ANT", ":"], vicuna[^5..].Select(i => hf.IdToToken((int)i)));
+        var vlmevalkit = Llava15Prompt.Tokenize(Llava15Prompt.Build(message, LlavaPromptStyle.VlmEvalKit), tokenizer, 1);
+        // VLMEvalKit's "USER:  <image> " (two spaces) also has 35 tokens before the image: "USER:" then "▁▁" as one piece.
+        Assert.Equal(35, Array.IndexOf(vlmevalkit, -200L));
+        Assert.Equal(["▁▁"], vlmevalkit[34..35].Select(i => hf.IdToToken((int)i)));
+        Assert.Equal("What is in the image?", tokenizer.Decode(tokenizer.Encode("What is in the image?")));
+    }
+
     private static (Llava15Model Model, EncodedImage Image) GoldenModelWithTokenizer()
     {
         var model = Llava15Model.Load(TestPaths.Golden("llava"), ModelLoadOptions.Cpu(), new Llava15Options(LlavaPromptStyle.LlavaHf));
