@@ -15,13 +15,13 @@ namespace UniPrune.Engine.Text;
 /// </remarks>
 internal sealed class SentencePieceBpeEncoder
 {
-    private readonly Dictionary<string, int> _vocabulary;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocabulary;
     private readonly Dictionary<long, (double Priority, int Result)> _pairs;
     private readonly int[] _byteIds;
 
     private SentencePieceBpeEncoder(Dictionary<string, int> vocabulary, Dictionary<long, (double, int)> pairs, int unknownId)
     {
-        _vocabulary = vocabulary;
+        _vocabulary = vocabulary.GetAlternateLookup<ReadOnlySpan<char>>(); // no string per character looked up
         _pairs = pairs;
         _byteIds = new int[256];
         for (int b = 0; b < 256; b++) _byteIds[b] = vocabulary.TryGetValue($"<0x{b:X2}>", out int id) ? id : unknownId;
@@ -86,7 +86,7 @@ internal sealed class SentencePieceBpeEncoder
             int width = char.IsHighSurrogate(normalized[i]) && i + 1 < normalized.Length && char.IsLowSurrogate(normalized[i + 1]) ? 2 : 1;
             start[count] = i;
             length[count] = width;
-            id[count] = _vocabulary.TryGetValue(normalized.Substring(i, width), out int v) ? v : -1;
+            id[count] = _vocabulary.TryGetValue(normalized.AsSpan(i, width), out int v) ? v : -1;
             prev[count] = count - 1;
             next[count] = count + 1;
             count++;
@@ -122,7 +122,7 @@ internal sealed class SentencePieceBpeEncoder
         for (int s = 0; s >= 0; s = next[s])
         {
             if (id[s] >= 0) { ids.Add(id[s]); continue; }
-            foreach (byte b in Encoding.UTF8.GetBytes(normalized.Substring(start[s], length[s]))) ids.Add(_byteIds[b]);
+            foreach (byte b in Encoding.UTF8.GetBytes(normalized.ToCharArray(start[s], length[s]))) ids.Add(_byteIds[b]);
         }
     }
 }
