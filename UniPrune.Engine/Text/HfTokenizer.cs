@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
+using UniPrune.Engine.Models.Abstractions;
 
 namespace UniPrune.Engine.Text;
 
@@ -21,7 +22,7 @@ namespace UniPrune.Engine.Text;
 /// Added tokens are matched in the raw text whatever their <c>normalized</c> flag (every added token of the three
 /// model families has normalized = false); <c>single_word</c> = true is refused at load.
 /// </remarks>
-public sealed class HfTokenizer
+public sealed class HfTokenizer : ITextTokenizer
 {
     private readonly TokenizerDefinition _definition;
     private readonly SentencePieceBpeEncoder? _sentencePiece;
@@ -100,6 +101,16 @@ public sealed class HfTokenizer
     {
         var clock = Stopwatch.StartNew();
         return new HfTokenizer(TokenizerDefinition.LoadSentencePieceModel(modelPath, tokenizerConfigPath), clock);
+    }
+
+    /// <summary>
+    /// What the model loaders call (<see cref="ModelLoadOptions.TokenizerLoader"/>): the tokenizer.json they found, with the
+    /// <c>tokenizer_config.json</c> beside it when there is one.
+    /// </summary>
+    public static HfTokenizer LoadForModel(string tokenizerJsonPath)
+    {
+        string config = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(tokenizerJsonPath))!, "tokenizer_config.json");
+        return Load(tokenizerJsonPath, System.IO.File.Exists(config) ? config : null);
     }
 
     /// <summary>
@@ -200,6 +211,13 @@ public sealed class HfTokenizer
         }
         return _definition.Decoder.Decode(tokens);
     }
+
+    /// <summary>Ids of a text chunk without BOS/EOS (the models' view; the "▁" dummy prefix is still added per piece).</summary>
+    IReadOnlyList<long> ITextTokenizer.Encode(string text) => Array.ConvertAll(Encode(text, addSpecialTokens: false), id => (long)id);
+
+    /// <summary>Generated ids to text with special tokens left out; ids outside the vocabulary name no token and are skipped.</summary>
+    string ITextTokenizer.Decode(IReadOnlyList<long> ids) =>
+        Decode(ids.Where(id => id is >= int.MinValue and <= int.MaxValue).Select(id => (int)id), skipSpecialTokens: true);
 
     private void EncodePiece(string piece, List<int> ids)
     {
