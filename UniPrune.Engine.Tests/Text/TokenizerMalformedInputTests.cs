@@ -102,6 +102,14 @@ public class TokenizerMalformedInputTests
     }
 
     [Fact]
+    public void Merge_of_tokens_outside_the_vocabulary()
+    {
+        var json = ValidLlamaLayout();
+        json["model"]!["merges"] = new JsonArray("▁ b");
+        AssertFails(Write(json.ToJsonString()), "model.merges[0] (\"▁\", \"b\") uses or makes a token that is not in model.vocab");
+    }
+
+    [Fact]
     public void Vocab_id_that_is_not_an_integer()
     {
         var json = ValidLlamaLayout();

@@ -7,8 +7,8 @@ using UniPrune.Engine.Models.Abstractions;
 namespace UniPrune.Engine.Text;
 
 /// <summary>
-/// A Hugging Face tokenizer (<c>tokenizer.json</c>, optionally gzip, plus an optional <c>tokenizer_config.json</c>)
-/// run on Microsoft.ML.Tokenizers, with Hugging Face's encode/decode semantics:
+/// A Hugging Face tokenizer (<c>tokenizer.json</c>, optionally gzip, or a SentencePiece <c>tokenizer.model</c>, plus an
+/// optional <c>tokenizer_config.json</c>) with Hugging Face's encode/decode semantics:
 /// added tokens are cut out of the raw text first (leftmost, longest), each remaining piece is normalized and
 /// encoded on its own, and the post-processor's BOS/EOS are put around the whole.
 /// Qwen2 (byte-level BPE) runs on Microsoft.ML.Tokenizers' <see cref="BpeTokenizer"/> with the file's Split regex;
@@ -32,7 +32,7 @@ public sealed class HfTokenizer : ITextTokenizer
     private readonly Dictionary<string, AddedToken> _addedByContent;
     private readonly Dictionary<char, AddedToken[]> _addedByFirstChar;
 
-    /// <summary>The tokenizer.json this was loaded from.</summary>
+    /// <summary>The tokenizer.json (or tokenizer.model) this was loaded from.</summary>
     public string File => _definition.File;
     public TokenizerLayout Layout => _definition.Layout;
     /// <summary>Number of tokens in the BPE model's vocabulary (without added tokens outside it).</summary>
