@@ -90,3 +90,26 @@ public class Qwen25VLSignalTests(ITestOutputHelper log)
         Assert.Equal(selection.Longs("kept_indices").Length, run.VisualTokensKept);
     }
 }
+
+public class Qwen25VLPositionPolicyTests
+{
+    [Theory]
+    [InlineData(PositionPolicy.Renumber)]
+    [InlineData(PositionPolicy.KeepOriginal)]
+    public void PreLlmDropGathersOriginalMropeIdsWhateverThePolicy(PositionPolicy policy)
+    {
+        // methods.md §1.4: Qwen keeps its 3-D ids (renumbering M-RoPE columns has no meaning) and decodes from L + rope_deltas.
+        using var golden = new Qwen25VLGolden();
+        using var model = golden.LoadModel();
+        using var image = golden.Encode(model, VisionExtras.None);
+        var ids = golden.InputIds();
+        long[] keep = [0, 7, 8, 40];
+        using var hooks = ReplayHooks.PreLlm(keep, policy);
+        using var run = model.RunPrompt(ids, [image], hooks, 2, new HashSet<long>());
+
+        var rows = Enumerable.Range(0, 15).Select(i => (long)i).Concat(keep.Select(k => 15 + k)).Concat(Enumerable.Range(63, 10).Select(i => (long)i)).ToArray();
+        Assert.Equal(run.Positions.Gather(rows).SelectMany(r => r), run.LlmPositions.data<long>().ToArray());
+        Assert.Equal(ids.Length + run.Positions.RopeDelta, run.DecodePositions[0]);
+        Assert.Equal(33, run.DecodePositions[0]);   // 73 − 40, as the golden decode_position_ids say
+    }
+}

@@ -274,10 +274,13 @@ public sealed class Qwen25VisionTower : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>The block whose attention feeds the CLS-free importance (methods.md §1.3 (b)): the last full-attention block.</summary>
     /// <summary>Merge units (M, 4·C) → LLM space (M, out_hidden) (VisionEvidence.Project).</summary>
     public Tensor ProjectUnits(Tensor units) => merger.ForwardUnits(units);
 
+    /// <summary>
+    /// The block whose attention feeds the CLS-free importance (methods.md §1.3 (b)): the last full-attention block
+    /// (31 in the released models, which is also the last block, as LightCompress reads it).
+    /// </summary>
     public int ImportanceBlock => _config.FullAttentionBlockIndexes.Count > 0 ? _config.FullAttentionBlockIndexes.Max() : _config.Depth - 1;
 
     /// <summary>
