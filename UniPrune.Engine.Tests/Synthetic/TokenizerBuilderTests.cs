@@ -31,6 +31,17 @@ public class TokenizerBuilderTests
     }
 
     [Fact]
+    public void CharactersOutsideTheBasicPlaneStayWholePieces()
+    {
+        string json = TokenizerBuilder.SentencePieceBpe(["smile 😀 smile 😀", "smile 😀"], 300, []);
+        using var doc = JsonDocument.Parse(json);
+        var pieces = doc.RootElement.GetProperty("model").GetProperty("vocab").EnumerateObject().Select(p => p.Name).ToList();
+        Assert.Contains("😀", pieces);
+        Assert.DoesNotContain(pieces, p => p.Any(char.IsSurrogate) && !p.EnumerateRunes().Any(r => r.Value > 0xFFFF));
+        Assert.Equal(pieces.Count, pieces.Distinct().Count());
+    }
+
+    [Fact]
     public void ByteLevelLayoutStartsWithTheByteAlphabetAndIsDeterministic()
     {
         string a = TokenizerBuilder.ByteLevelBpe(Corpus, 320, ["<|endoftext|>", "<|im_start|>"]);

@@ -25,7 +25,7 @@ public static class TokenizerBuilder
         for (int b = 0; b < 256; b++) vocab[$"<0x{b:X2}>"] = vocab.Count;
         // SentencePiece never merges across a "▁"-prefixed word start, so words are the training units.
         var words = CountWords(corpus.Select(t => "▁" + t.Replace(' ', '▁')), w => Regex.Split(w, "(?=▁)").Where(s => s.Length > 0));
-        var merges = LearnMerges(words, vocab, vocabSize - addedTokens.Count, w => w.Select(c => c.ToString()).ToList());
+        var merges = LearnMerges(words, vocab, vocabSize - addedTokens.Count, w => w.EnumerateRunes().Select(r => r.ToString()).ToList()); // whole code points: never half a surrogate pair
         var root = new JsonObject
         {
             ["version"] = "1.0",
@@ -64,7 +64,7 @@ public static class TokenizerBuilder
         var split = new Regex(QwenSplitPattern, RegexOptions.Compiled);
         var words = CountWords(corpus.Select(t => t.Normalize(NormalizationForm.FormC)),
             t => split.Matches(t).Select(m => string.Concat(Encoding.UTF8.GetBytes(m.Value).Select(b => byteToChar[b]))));
-        var merges = LearnMerges(words, vocab, vocabSize - addedTokens.Count, w => w.Select(c => c.ToString()).ToList());
+        var merges = LearnMerges(words, vocab, vocabSize - addedTokens.Count, w => w.Select(c => c.ToString()).ToList()); // byte-level symbols are single BMP characters
         var root = new JsonObject
         {
             ["version"] = "1.0",
