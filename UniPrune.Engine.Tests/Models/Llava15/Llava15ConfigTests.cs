@@ -51,6 +51,8 @@ public sealed class Llava15ConfigTests
         Assert.Equal(Llava15Config.ImageSentinel, c.ImageTokenIndex);
         Assert.Equal(23, c.VisionLayersToRun);
         Assert.EndsWith(Path.Combine("vision_tower", "config.json"), c.VisionConfigFile);
+        Assert.Equal(2048, c.MaxSplicedLength);
+        Assert.Null(Llava15Config.Load(Fixture("llava-1.5-7b-hf")).MaxSplicedLength);
     }
 
     public static TheoryData<string, string, string> MissingKeys() => new()

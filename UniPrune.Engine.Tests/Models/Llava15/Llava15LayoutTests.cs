@@ -104,6 +104,24 @@ public sealed class Llava15LayoutTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void Original_layout_truncates_the_spliced_prompt_to_tokenizer_model_max_length()
+    {
+        string dir = WriteOriginalLayout();
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))!.AsObject();
+        config["tokenizer_model_max_length"] = 20;   // cuts inside the image (visual rows 5..40)
+        File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString());
+        using var model = Llava15Model.Load(dir, ModelLoadOptions.Cpu());
+        using var inputs = SafetensorsFile.Open(Path.Combine(Golden, "inputs.safetensors"));
+        using var image = model.EncodePixels(inputs.Read("pixel_values"), VisionExtras.None);
+        var ids = GoldenIds();
+        int first = Array.IndexOf(ids, 1000L);
+        var sentinelIds = ids[..first].Append(Llava15Config.ImageSentinel).Concat(ids[(first + 36)..]).ToArray();
+        using var run = model.RunPrompt(sentinelIds, [image], null, 2, new HashSet<long>());
+        Assert.Equal(20, run.PromptTokens);
+        Assert.Equal(15, run.VisualTokens);
+    }
+
+    [Fact]
     public void A_checkpoint_resaved_by_newer_transformers_loads_to_the_same_model()
     {
         string dir = WriteHfVariant(Llava15CheckpointKeys.NewTransformersKey);

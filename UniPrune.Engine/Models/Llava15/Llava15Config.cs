@@ -66,6 +66,9 @@ public sealed record Llava15Config(
     string? VisionConfigFile,
     IReadOnlyList<string> CompletedTextKeys)
 {
+    /// <summary>Original layout: LLaVA cuts every spliced sequence to tokenizer_model_max_length (2048); llava-hf does not.</summary>
+    public int? MaxSplicedLength { get; init; }
+
     /// <summary>LLaVA's tokenizer_image_token placeholder id (not a vocabulary id).</summary>
     public const long ImageSentinel = -200;
 
@@ -186,7 +189,10 @@ public sealed record Llava15Config(
             BosTokenId: root.Long("bos_token_id"),
             EosTokenId: root.Long("eos_token_id"),
             ImageAspectRatio: root.StringOr("image_aspect_ratio", "pad"),
-            ConfigFile: root.File, VisionConfigFile: visionFile, CompletedTextKeys: []);
+            ConfigFile: root.File, VisionConfigFile: visionFile, CompletedTextKeys: [])
+        {
+            MaxSplicedLength = root.Has("tokenizer_model_max_length") ? root.Int("tokenizer_model_max_length") : null,
+        };
     }
 
     private static bool ParseStrategy(string value, string file, string key, string dropCls, string keepCls) =>

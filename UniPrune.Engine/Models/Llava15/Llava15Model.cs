@@ -456,6 +456,8 @@ public sealed class Llava15Model : nn.Module, IVisionLanguageModel
         using var _ = inference_mode();
         using var scope = NewDisposeScope();
         var (embeds, layout) = Splice(inputIds, images);
+        if (Config.MaxSplicedLength is int max && embeds.shape[0] > max)
+            (embeds, layout) = (embeds[..max], Truncate(layout, max));
         int promptLength = (int)embeds.shape[0];
         var positions = arange(promptLength, dtype: ScalarType.Int64, device: Device).unsqueeze(0);
         Tensor llmInput = embeds, llmPositions = positions;
@@ -566,6 +568,19 @@ public sealed class Llava15Model : nn.Module, IVisionLanguageModel
         var embeddings = cat(pieces, 0);
         var layout = new VisualLayout(units, visualRows, (int)row);
         return (embeddings.MoveToOuterDisposeScope(), layout);
+    }
+
+    /// <summary>The layout of the first <paramref name="length"/> rows (visual tokens past the cut are gone, as in LLaVA's truncation).</summary>
+    public static VisualLayout Truncate(VisualLayout layout, int length)
+    {
+        var rows = layout.SequenceIndices.Where(r => r < length).ToList();
+        var units = new List<VisualUnit>();
+        foreach (var u in layout.Units)
+        {
+            int kept = Math.Max(0, Math.Min(u.Count, rows.Count - u.Offset));
+            if (kept > 0) units.Add(u with { Count = kept });
+        }
+        return new VisualLayout(units, rows, length);
     }
 
     private PreLlmContext PreLlmContextFor(Tensor embeds, VisualLayout layout, IReadOnlyList<EncodedImage> images)
