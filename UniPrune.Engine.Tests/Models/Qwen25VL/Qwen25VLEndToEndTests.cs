@@ -3,7 +3,6 @@ using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Models.Qwen25VL;
 using UniPrune.Engine.Tests.Models.Common;
 using UniPrune.Engine.Tests.Text;
-using UniPrune.Engine.Text;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
@@ -12,13 +11,6 @@ namespace UniPrune.Engine.Tests.Models.Qwen25VL;
 /// <summary>The harness path: image file → processor → vision tower, and PromptMessage → chat template → tokenizer → ids.</summary>
 public class Qwen25VLEndToEndTests(ITestOutputHelper log)
 {
-    /// <summary>The project's Hugging Face tokenizer seen through the models' interface.</summary>
-    private sealed class HfTextTokenizer(HfTokenizer tokenizer) : ITextTokenizer
-    {
-        public IReadOnlyList<long> Encode(string text) => tokenizer.Encode(text, addSpecialTokens: false).Select(i => (long)i).ToList();
-        public string Decode(IReadOnlyList<long> ids) => tokenizer.Decode(ids.Select(i => (int)i), skipSpecialTokens: true);
-    }
-
     [Fact]
     public void ChatPromptTokenisesAsTheReferenceTokenizerDoes()
     {
@@ -27,7 +19,7 @@ public class Qwen25VLEndToEndTests(ITestOutputHelper log)
         var prompt = PromptMessage.ImageThenText("What is in the image? Answer in one word.");
         Assert.Equal(reference.Text, Qwen25VLPrompt.Render(prompt).Replace("<|image_pad|>", "<|image_pad|><|image_pad|><|image_pad|>"));
         using var model = Qwen25VLModel.OnMeta(Qwen25VLConfig.Load(Qwen25VLConfigTests.RealConfig("3b")));
-        model.UseTokenizer(new HfTextTokenizer(TokenizerFixtures.Qwen25VL));
+        model.UseTokenizer(TokenizerFixtures.Qwen25VL);
         using var image = new EncodedImage { Embeddings = empty(3, 2048, device: META), Units = [new VisualUnit(VisualUnitKind.Image, 0, 0, 3, 1, 3)] };
 
         var ids = model.TokenizePrompt(prompt, [image]);

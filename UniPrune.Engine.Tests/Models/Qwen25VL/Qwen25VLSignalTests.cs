@@ -113,3 +113,28 @@ public class Qwen25VLPositionPolicyTests
         Assert.Equal(33, run.DecodePositions[0]);   // 73 − 40, as the golden decode_position_ids say
     }
 }
+
+public class Qwen25VLAllMethodsTests(ITestOutputHelper log)
+{
+    public static TheoryData<string> Methods()
+    {
+        var data = new TheoryData<string>();
+        foreach (var name in PruningRegistry.Names.Order(StringComparer.Ordinal)) data.Add(name);
+        return data;
+    }
+
+    [Theory, MemberData(nameof(Methods))]
+    public void EveryRegisteredMethodRunsEndToEndOnQwen(string method)
+    {
+        using var golden = new Qwen25VLGolden();
+        using var model = golden.LoadModel();
+        using var image = golden.Encode(model, VisionExtras.All);
+        var hooks = PruningRegistry.CreateHooks(method, new PruningSettings(1.0 / 3));
+        using var run = model.RunPrompt(golden.InputIds(), [image], hooks, 8, new HashSet<long>());
+        log.WriteLine($"{method}: {run.VisualTokens} → {run.VisualTokensKept} visual tokens, {run.Greedy.Tokens.Length} tokens, method {run.MethodMs:F1} ms");
+        Assert.Equal(8, run.Greedy.Tokens.Length);
+        Assert.InRange(run.VisualTokensKept, 0, run.VisualTokens + 2);
+        // Whatever was dropped, decoding continues after the unpruned maximum position (P-QWEN).
+        Assert.Equal(33, run.DecodePositions[0]);
+    }
+}
