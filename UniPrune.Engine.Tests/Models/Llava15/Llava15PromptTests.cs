@@ -66,6 +66,23 @@ public sealed class Llava15PromptTests
         Assert.Equal("What is in the image?", tokenizer.Decode(tokenizer.Encode("What is in the image?")));
     }
 
+    /// <summary>From the PNG through Imaging's CLIP preprocessing (both aspect modes are identities on this square 84² image) to the projector.</summary>
+    [Theory]
+    [InlineData(UniPrune.Engine.Imaging.LlavaImageAspect.PadToSquare)]
+    [InlineData(UniPrune.Engine.Imaging.LlavaImageAspect.ResizeAndCenterCrop)]
+    public void Encoding_the_png_reproduces_the_reference_image_embeddings(UniPrune.Engine.Imaging.LlavaImageAspect aspect)
+    {
+        string golden = TestPaths.Golden("llava");
+        using var model = Llava15Model.Load(golden, ModelLoadOptions.Cpu(), new Llava15Options(ImageAspect: aspect));
+        var picture = UniPrune.Engine.Imaging.ImageDecoder.DecodeFile(Path.Combine(golden, "image.png"));
+        using var image = model.EncodeImage(picture, VisionExtras.None);
+        using var outputs = SafetensorsFile.Open(Path.Combine(golden, "outputs.safetensors"));
+        GoldenAssert.Close(outputs.Read("image_embeds"), image.Embeddings, "image_embeds from image.png");
+        Assert.True(image.VisionMs > 0);
+        Assert.Null(image.ClsAttention);
+        Assert.Equal(new VisualUnit(VisualUnitKind.Image, 0, 0, 36, 6, 6), Assert.Single(image.Units));
+    }
+
     private static (Llava15Model Model, EncodedImage Image) GoldenModelWithTokenizer()
     {
         var model = Llava15Model.Load(TestPaths.Golden("llava"), ModelLoadOptions.Cpu(), new Llava15Options(LlavaPromptStyle.LlavaHf));
