@@ -146,6 +146,9 @@ public sealed class ClipEncoder : nn.Module
 /// <param name="AllHiddenStates">Run every layer and return hidden_states[0..L] (parity tests).</param>
 public sealed record ClipRequest(int SelectedIndex, bool ClsAttention, bool LastLayerQueryKey, bool AllHiddenStates = false);
 
+/// <param name="Pixels">(B, 3, S, S) normalised pixel values.</param>
+public sealed record ClipInput(Tensor Pixels, ClipRequest Request);
+
 /// <param name="Selected">(B, S, C) hidden_states[SelectedIndex], CLS included.</param>
 /// <param name="ClsAttention">(B, heads, S) of the selected layer, when asked.</param>
 /// <param name="LastQueries">(B, S, C) raw q_proj of the last layer, when asked; <paramref name="LastKeys"/> likewise.</param>
@@ -159,7 +162,7 @@ public sealed record ClipOutput(Tensor Selected, Tensor? ClsAttention, Tensor? L
 }
 
 /// <summary>CLIPVisionTransformer: embeddings → pre_layrnorm → encoder layers (post_layernorm is in the checkpoint but LLaVA never applies it).</summary>
-public sealed class ClipVisionTransformer : nn.Module<(Tensor Pixels, ClipRequest Request), ClipOutput>
+public sealed class ClipVisionTransformer : nn.Module<ClipInput, ClipOutput>
 {
     private readonly ClipVisionEmbeddings embeddings;
     private readonly LayerNorm pre_layrnorm;
@@ -177,9 +180,9 @@ public sealed class ClipVisionTransformer : nn.Module<(Tensor Pixels, ClipReques
         RegisterComponents();
     }
 
-    public override ClipOutput forward((Tensor Pixels, ClipRequest Request) input)
+    public override ClipOutput forward(ClipInput input)
     {
-        var (pixels, request) = input;
+        var (pixels, request) = (input.Pixels, input.Request);
         int layerCount = _config.NumLayers;
         if (request.SelectedIndex < 1 || request.SelectedIndex > layerCount)
             throw new ArgumentException($"selected hidden state {request.SelectedIndex} is outside 1..{layerCount}");
@@ -392,7 +395,7 @@ public sealed class Llava15Model : nn.Module, IVisionLanguageModel
         using var scope = NewDisposeScope();
         var clock = Stopwatch.StartNew();
         var request = new ClipRequest(Config.VisionLayersToRun, extras.HasFlag(VisionExtras.ClsAttention), extras.HasFlag(VisionExtras.LastLayerQueryKey));
-        var output = vision_tower.vision_model.forward((pixelValues.to(DType, Device), request));
+        var output = vision_tower.vision_model.forward(new ClipInput(pixelValues.to(DType, Device), request));
         int skip = Config.DropClsToken ? 1 : 0;
         var features = output.Selected[0, skip..];
         var embeddings = multi_modal_projector.forward(features);
@@ -418,7 +421,7 @@ public sealed class Llava15Model : nn.Module, IVisionLanguageModel
     {
         using var _ = inference_mode();
         using var scope = NewDisposeScope();
-        using var output = vision_tower.vision_model.forward((pixelValues.to(DType, Device), new ClipRequest(Config.VisionLayersToRun, true, false, AllHiddenStates: true)));
+        using var output = vision_tower.vision_model.forward(new ClipInput(pixelValues.to(DType, Device), new ClipRequest(Config.VisionLayersToRun, true, false, AllHiddenStates: true)));
         var states = stack(output.HiddenStates!.Select(h => h[0]).ToArray());
         return (states.MoveToOuterDisposeScope(), output.ClsAttention![0].clone().MoveToOuterDisposeScope());
     }
