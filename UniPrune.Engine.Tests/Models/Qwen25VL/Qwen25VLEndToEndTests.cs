@@ -96,3 +96,27 @@ public class Qwen25VLEndToEndTests(ITestOutputHelper log)
         Assert.Equal(string.Join(" ", result.TokenIds.Take(2)), result.Text);
     }
 }
+
+public class Qwen25VLPixelBoundsTests
+{
+    [Fact]
+    public void PixelBoundsDecideTheVisualTokenCount()
+    {
+        using var golden = new Qwen25VLGolden();
+        var picture = ImageDecoder.DecodeFile(Path.Combine(golden.Folder, "image.png"));   // 224×168
+        using var model = Qwen25VLModel.Load(golden.Folder, ModelLoadOptions.Cpu(), Qwen25VLOptions.Paper);
+        Assert.Equal((256 * 28 * 28, 1280 * 28 * 28), (model.ImageProcessor!.MinPixels, model.ImageProcessor.MaxPixels));
+        using var paper = model.EncodeImage(picture, VisionExtras.None);
+        Assert.Equal(14 * 19, paper.TokenCount);   // smart_resize upsizes 168×224 to 392×532 (≥ 256 tokens)
+        // VLMEvalKit: ≥ 1280 tokens, except OCRBench (min 10·10·28²).
+        var vlmEvalKit = Qwen25VLOptions.VlmEvalKit;
+        using var general = model.EncodeImage(picture, vlmEvalKit.MinPixels!.Value, vlmEvalKit.MaxPixels!.Value, VisionExtras.None);
+        Assert.Equal(31 * 42, general.TokenCount);   // 868×1176
+        var ocr = vlmEvalKit.ForVlmEvalKitDataset("OCRBench");
+        using var ocrImage = model.EncodeImage(picture, ocr.MinPixels!.Value, ocr.MaxPixels!.Value, VisionExtras.None);
+        Assert.Equal(100, ocr.MinPixels / (28 * 28));
+        Assert.Equal(vlmEvalKit, vlmEvalKit.ForVlmEvalKitDataset("MME"));
+        Assert.Equal(ocrImage.Units.Single().GridRows * ocrImage.Units.Single().GridCols, ocrImage.TokenCount);
+        Assert.Equal(9 * 12, ocrImage.TokenCount);   // 252×336
+    }
+}

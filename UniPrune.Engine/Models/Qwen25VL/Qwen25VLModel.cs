@@ -64,6 +64,12 @@ public sealed record Qwen25VLOptions(int? MinPixels = null, int? MaxPixels = nul
 {
     /// <summary>The paper's token budget: 256·28² … 1280·28² pixels.</summary>
     public static Qwen25VLOptions Paper => new(256 * 28 * 28, 1280 * 28 * 28);
+
+    /// <summary>VLMEvalKit's Qwen2.5-VL entries: 1280·28² … 16384·28² pixels (every image gets ≥ 1280 visual tokens).</summary>
+    public static Qwen25VLOptions VlmEvalKit => new(1280 * 28 * 28, 16384 * 28 * 28);
+
+    /// <summary>VLMEvalKit's one per-dataset override in Qwen2VLChat._prepare_content: OCRBench images use min_pixels 10·10·28².</summary>
+    public Qwen25VLOptions ForVlmEvalKitDataset(string dataset) => dataset == "OCRBench" ? this with { MinPixels = 10 * 10 * 28 * 28 } : this;
 }
 
 /// <summary>Everything a prompt run produced, for the harness (as a <see cref="GenerationResult"/>) and for parity tests.</summary>
@@ -201,6 +207,15 @@ public sealed class Qwen25VLModel : nn.Module, IVisionLanguageModel
         var processor = ImageProcessor ?? throw new InvalidOperationException(
             $"{Identity.Name}: no preprocessor_config.json was loaded, so there is no image processor; use EncodePixels");
         using var input = processor.Process(image);
+        return EncodePixels(input.PixelValues, input.Grid, extras);
+    }
+
+    /// <summary>As <see cref="EncodeImage(RgbImage, VisionExtras)"/> with other smart_resize bounds for this image (VLMEvalKit's per-dataset overrides).</summary>
+    public EncodedImage EncodeImage(RgbImage image, int minPixels, int maxPixels, VisionExtras extras = VisionExtras.All)
+    {
+        var processor = ImageProcessor ?? throw new InvalidOperationException(
+            $"{Identity.Name}: no preprocessor_config.json was loaded, so there is no image processor; use EncodePixels");
+        using var input = (processor with { MinPixels = minPixels, MaxPixels = maxPixels }).Process(image);
         return EncodePixels(input.PixelValues, input.Grid, extras);
     }
 
