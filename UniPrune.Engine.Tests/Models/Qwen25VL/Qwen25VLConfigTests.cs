@@ -97,4 +97,13 @@ public class Qwen25VLConfigTests
         var e = Assert.Throws<CheckpointFormatException>(() => Qwen25VLConfig.FromJson(JsonConfig.Parse(json.ToJsonString(), "bad.json")));
         Assert.Contains("out_hidden_size", e.Message);
     }
+
+    [Fact]
+    public void SlidingWindowAttentionIsRefused()
+    {
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(RealConfig("7b")))!.AsObject();
+        json["use_sliding_window"] = true;
+        var e = Assert.Throws<CheckpointFormatException>(() => Qwen25VLConfig.FromJson(JsonConfig.Parse(json.ToJsonString(), "sliding.json")));
+        Assert.Contains("use_sliding_window", e.Message);
+    }
 }

@@ -140,6 +140,10 @@ public sealed record Qwen25VLConfig(
             throw new CheckpointFormatException(root.File,
                 $"key '{rope.KeyPath}.mrope_section' is [{string.Join(",", section)}] (expected 3 integers summing to head_dim/2 = {headDim / 2})");
 
+        // Every released Qwen2.5-VL attends over the full context; sliding-window layers are not implemented, so refuse them.
+        if ((text.Has("use_sliding_window") ? text.Bool("use_sliding_window") : root.BoolOr("use_sliding_window", false)))
+            throw new CheckpointFormatException(text.File, "key 'use_sliding_window' is true (expected false: sliding-window attention is not supported)");
+
         string act = text.String("hidden_act");
         if (act != "silu") throw new CheckpointFormatException(text.File, $"key 'hidden_act' is '{act}' (expected 'silu')");
 
