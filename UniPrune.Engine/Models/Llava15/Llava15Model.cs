@@ -429,6 +429,17 @@ public sealed class Llava15Model : nn.Module, IVisionLanguageModel
     /// <summary>The projector as a function (merging methods project merged pre-projector features themselves).</summary>
     public Tensor Project(Tensor features) => multi_modal_projector.forward(features);
 
+    /// <summary>
+    /// Training entry (additive, used by Engine/Training): projected visual tokens (B, n, H) of normalised pixels (B, 3, S, S)
+    /// through the same CLIP layers, feature layer and CLS handling as <see cref="EncodePixels"/>, but with autograd (no inference_mode).
+    /// </summary>
+    public Tensor VisualTokensForTraining(Tensor pixelValues)
+    {
+        using var output = vision_tower.vision_model.forward((pixelValues.to(DType, Device), new ClipRequest(Config.VisionLayersToRun, false, false)));
+        int skip = Config.DropClsToken ? 1 : 0;
+        return multi_modal_projector.forward(output.Selected[.., skip..]);
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Prompts
     // ---------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,40 @@
+using UniPrune.Engine.Datasets;
+using UniPrune.Engine.Imaging;
+using UniPrune.Engine.Models.Abstractions;
+using UniPrune.Engine.Scoring;
+
+namespace UniPrune.Engine.Training;
+
+/// <param name="Accuracy">The dataset's main score on a 0–100 scale, except MME: the synthetic MME has only some of the 14
+/// categories, so its 2800-point sum is meaningless; per-question accuracy is used (the scorer's own per-sample scores).</param>
+/// <param name="PerSample">Mean of the scorer's per-sample scores (×100).</param>
+public sealed record DatasetAccuracy(string Dataset, int Samples, double Accuracy, double PerSample, string MainMetric, double MainScore,
+    IReadOnlyList<(string Index, string Prediction)> Predictions);
+
+/// <summary>Vanilla (or pruned) accuracy of a loaded model on synthetic samples, scored by the real scorers.</summary>
+public static class SyntheticEvaluator
+{
+    public static DatasetAccuracy Evaluate(IVisionLanguageModel model, string family, string datasetName, IReadOnlyList<DatasetSample> samples,
+        Func<IPruningHooks?>? hooks = null, int maxNewTokens = 24)
+    {
+        var dataset = DatasetCatalog.Get(datasetName);
+        var policy = PromptPolicy.For(family);
+        var predictions = new List<SamplePrediction>();
+        foreach (var sample in samples)
+        {
+            var plan = policy.Build(dataset, sample);
+            var encoded = plan.Images.Select(i => model.EncodeImage(ImageDecoder.Decode(i.Bytes, i.Origin))).ToList();
+            try
+            {
+                var result = model.Generate(plan.Message, encoded, hooks?.Invoke(), new GenerationOptions(Math.Min(maxNewTokens, plan.MaxNewTokens)));
+                predictions.Add(new SamplePrediction(sample, result.Text));
+            }
+            finally { foreach (var e in encoded) e.Dispose(); }
+        }
+        var report = dataset.ScoreAsync(predictions, new ScoringContext { AllowPartial = true }).GetAwaiter().GetResult();
+        var scored = report.Samples.Where(s => !double.IsNaN(s.Score)).ToList();
+        double perSample = scored.Count == 0 ? double.NaN : 100 * scored.Average(s => s.Score);
+        return new DatasetAccuracy(datasetName, samples.Count, datasetName == "MME" ? perSample : report.Score100, perSample, report.MainMetric, report.MainScore,
+            predictions.Select(p => (p.Sample.Index, p.Prediction)).ToList());
+    }
+}

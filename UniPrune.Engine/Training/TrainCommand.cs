@@ -1,0 +1,124 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using UniPrune.Engine.Imaging;
+using UniPrune.Engine.Models.Abstractions;
+using UniPrune.Engine.Models.Common;
+using UniPrune.Engine.Models.Llava15;
+using UniPrune.Engine.Synthetic;
+using static TorchSharp.torch;
+
+namespace UniPrune.Engine.Training;
+
+/// <summary>
+/// The train verb: builds a small model's folder, trains it on the synthetic TRAIN split with teacher forcing on the
+/// answer tokens (the benchmark's own prompts), saves model.safetensors, reloads the folder through the family's real
+/// loader and scores it on the TEST split with the real scorers.
+/// <code>
+/// train    --family llava --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--test-samples 60] [--threads 2]
+/// evaluate --family llava --model DIR [--test-samples 60] [--threads 2]
+/// </code>
+/// </summary>
+public static class TrainCommand
+{
+    public const string Usage = """
+        usage:
+          train    --family llava --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--test-samples 60] [--threads 2]
+          evaluate --family llava --model DIR [--test-samples 60] [--threads 2]
+        """;
+
+    public static int Run(string[] args)
+    {
+        if (args.Length == 0) { Console.Error.WriteLine(Usage); return 2; }
+        var options = ParseOptions(args[1..]);
+        set_num_threads(Int(options, "threads", 2));
+        return args[0] switch
+        {
+            "train" => Train(options),
+            "evaluate" => Evaluate(options, Required(options, "model")),
+            _ => throw new ArgumentException($"unknown verb '{args[0]}'\n{Usage}"),
+        };
+    }
+
+    private static int Train(Dictionary<string, string> options)
+    {
+        string family = Required(options, "family");
+        if (family != "llava") throw new ArgumentException($"--family '{family}': only 'llava' has a training path so far");
+        string folder = Required(options, "out");
+        int seed = Int(options, "seed", 1);
+        var settings = new TrainingSettings(seed, Int(options, "steps", 1500), Int(options, "accumulate", 4), Double(options, "lr", 1e-3));
+        int trainSamples = Int(options, "train-samples", 400);
+
+        var clock = Stopwatch.StartNew();
+        var work = Path.Combine(Path.GetTempPath(), $"uniprune-train-{Environment.ProcessId}");
+        var train = SyntheticTrainingSet.Load(work, SyntheticSplit.Train, trainSamples);
+        var examples = SyntheticTrainingSet.Examples(train, Datasets.ModelFamilies.Llava15);
+        // The placeholder is an added token, never a learned piece: it is cut out of the prompts the vocabulary learns from.
+        var corpus = examples.Select(e => Llava15Prompt.Build(e.Plan.Message, LlavaPromptStyle.VlmEvalKit).Replace(Llava15Prompt.ImagePlaceholder, " ")).Concat(examples.Select(e => e.Answer));
+        EmbeddedLlava.WriteFolder(folder, corpus);
+        Console.WriteLine($"[train] {examples.Count} examples from {train.Count} datasets, tokenizer built ({clock.Elapsed.TotalSeconds:F0} s)");
+
+        var config = Llava15Config.Load(folder);
+        using var model = new Llava15Model(config, new ParameterFactory(ScalarType.Float32, CPU));
+        Trainer.Initialise(model, seed);
+        long parameterCount = model.parameters().Sum(p => p.numel());
+        Console.WriteLine($"[train] llava: {parameterCount:N0} parameters, {settings.Steps} steps x {settings.Accumulate} examples, lr {settings.LearningRate}");
+        var tokenizer = HfTextTokenizer.Load(Path.Combine(folder, "tokenizer.json"));
+        var processor = ClipImageProcessor.FromPreprocessorConfig(Path.Combine(folder, "preprocessor_config.json"), LlavaImageAspect.PadToSquare);
+        var family_ = new LlavaTrainingFamily(model, tokenizer, processor);
+        var logs = Trainer.Run(family_, examples, settings, log => Console.WriteLine($"[train] step {log.Step,5}  loss {log.Loss:F4}  {log.Seconds:F0} s"));
+        double trainSeconds = clock.Elapsed.TotalSeconds;
+
+        var tensors = model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).ToList();
+        SafetensorsWriter.Write(Path.Combine(folder, "model.safetensors"), tensors, ScalarType.Float32, new Dictionary<string, string> { ["format"] = "pt" });
+        var record = new Dictionary<string, object>
+        {
+            ["family"] = family, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
+            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["examples"] = examples.Count,
+            ["parameters"] = parameterCount, ["train_seconds"] = Math.Round(trainSeconds), ["final_loss"] = logs.Count > 0 ? Math.Round(logs[^1].Loss, 4) : double.NaN,
+            ["threads"] = get_num_threads(),
+        };
+        File.WriteAllText(Path.Combine(folder, "training.json"), JsonSerializer.Serialize(record, new JsonSerializerOptions { WriteIndented = true }));
+        Console.WriteLine($"[train] saved {folder} after {trainSeconds:F0} s");
+        try { Directory.Delete(work, true); } catch (IOException) { }
+        return Evaluate(options, folder);
+    }
+
+    private static int Evaluate(Dictionary<string, string> options, string folder)
+    {
+        int testSamples = Int(options, "test-samples", 60);
+        var work = Path.Combine(Path.GetTempPath(), $"uniprune-eval-{Environment.ProcessId}");
+        var test = SyntheticTrainingSet.Load(work, SyntheticSplit.Test, testSamples);
+        using var model = Llava15Model.Load(folder, new ModelLoadOptions(ScalarType.Float32, CPU, HfTextTokenizer.Load));
+        var scores = new List<double>();
+        foreach (var (name, samples) in test)
+        {
+            var clock = Stopwatch.StartNew();
+            var accuracy = SyntheticEvaluator.Evaluate(model, Datasets.ModelFamilies.Llava15, name, samples);
+            scores.Add(accuracy.Accuracy);
+            var examples = string.Join(" | ", accuracy.Predictions.Take(3).Select(p => p.Prediction));
+            Console.WriteLine($"[eval] {name,-16} {accuracy.Accuracy,6:F1}  (per-sample {accuracy.PerSample:F1}, {accuracy.MainMetric} {accuracy.MainScore:F2}; {samples.Count} samples, {clock.Elapsed.TotalSeconds:F0} s)  e.g. {examples}");
+        }
+        Console.WriteLine($"[eval] mean {scores.Average():F1} over {scores.Count} datasets");
+        try { Directory.Delete(work, true); } catch (IOException) { }
+        return 0;
+    }
+
+    private static Dictionary<string, string> ParseOptions(string[] args)
+    {
+        var options = new Dictionary<string, string>();
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (!args[i].StartsWith("--") || i + 1 >= args.Length) throw new ArgumentException($"expected '--name value' pairs, got '{args[i]}'\n{Usage}");
+            options[args[i][2..]] = args[++i];
+        }
+        return options;
+    }
+
+    private static string Required(Dictionary<string, string> o, string key) =>
+        o.TryGetValue(key, out var v) ? v : throw new ArgumentException($"missing --{key}\n{Usage}");
+    private static int Int(Dictionary<string, string> o, string key, int fallback) =>
+        o.TryGetValue(key, out var v) ? int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) ? i : throw new ArgumentException($"--{key} '{v}' is not an integer") : fallback;
+    private static double Double(Dictionary<string, string> o, string key, double fallback) =>
+        o.TryGetValue(key, out var v) ? double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : throw new ArgumentException($"--{key} '{v}' is not a number") : fallback;
+}

@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace UniPrune.Engine.Training;
+
+/// <summary>A model that can score one example with a differentiable loss.</summary>
+public interface ITrainingFamily
+{
+    nn.Module Module { get; }
+    Tensor Loss(TrainingExample example);
+}
+
+/// <param name="Steps">Optimizer steps.</param>
+/// <param name="Accumulate">Examples per optimizer step (gradients summed over them, loss averaged).</param>
+public sealed record TrainingSettings(int Seed, int Steps, int Accumulate, double LearningRate, double WeightDecay = 0.01, int WarmupSteps = 50,
+    double ClipNorm = 1.0);
+
+public sealed record TrainingLog(int Step, double Loss, double Seconds);
+
+/// <summary>AdamW with linear warm-up and cosine decay to a tenth; examples visited in a seeded shuffled order, epoch after epoch.</summary>
+public static class Trainer
+{
+    /// <summary>Makes every parameter trainable and fills it from the seed: norms 1, biases 0, everything else N(0, 0.02).</summary>
+    public static void Initialise(nn.Module module, int seed)
+    {
+        random.manual_seed(seed);
+        using var _ = no_grad();
+        foreach (var (name, parameter) in module.named_parameters())
+        {
+            if (name.EndsWith(".bias")) parameter.zero_();
+            else if (parameter.dim() == 1 && (name.Contains("norm") || name.Contains("layrnorm"))) parameter.fill_(1.0);
+            else parameter.normal_(0, 0.02);
+            parameter.requires_grad_(true);
+        }
+    }
+
+    public static IReadOnlyList<TrainingLog> Run(ITrainingFamily family, IReadOnlyList<TrainingExample> examples, TrainingSettings settings,
+        Action<TrainingLog>? progress = null)
+    {
+        if (examples.Count == 0) throw new ArgumentException("no training examples");
+        var parameters = family.Module.parameters().ToList();
+        var optimizer = optim.AdamW(parameters, settings.LearningRate, weight_decay: settings.WeightDecay);
+        var order = new Random(settings.Seed);
+        var queue = new Queue<int>();
+        var logs = new List<TrainingLog>();
+        var clock = Stopwatch.StartNew();
+        double running = double.NaN;
+        family.Module.train();
+        for (int step = 0; step < settings.Steps; step++)
+        {
+            double lr = settings.LearningRate * (step < settings.WarmupSteps ? (step + 1.0) / settings.WarmupSteps
+                : 0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * (step - settings.WarmupSteps) / Math.Max(1, settings.Steps - settings.WarmupSteps))));
+            foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+            optimizer.zero_grad();
+            double total = 0;
+            for (int k = 0; k < settings.Accumulate; k++)
+            {
+                if (queue.Count == 0) foreach (var i in Enumerable.Range(0, examples.Count).OrderBy(_ => order.Next())) queue.Enqueue(i);
+                using var scope = NewDisposeScope();
+                var loss = family.Loss(examples[queue.Dequeue()]) / settings.Accumulate;
+                loss.backward();
+                total += loss.item<float>();
+            }
+            nn.utils.clip_grad_norm_(parameters, settings.ClipNorm);
+            optimizer.step();
+            running = double.IsNaN(running) ? total : 0.95 * running + 0.05 * total;
+            if ((step + 1) % 10 == 0 || step + 1 == settings.Steps)
+            {
+                var log = new TrainingLog(step + 1, running, clock.Elapsed.TotalSeconds);
+                logs.Add(log);
+                progress?.Invoke(log);
+            }
+        }
+        family.Module.eval();
+        return logs;
+    }
+}
