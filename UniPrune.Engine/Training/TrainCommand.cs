@@ -63,7 +63,7 @@ public static class TrainCommand
         Trainer.Initialise(model, seed);
         long parameterCount = model.parameters().Sum(p => p.numel());
         Console.WriteLine($"[train] llava: {parameterCount:N0} parameters, {settings.Steps} steps x {settings.Accumulate} examples, lr {settings.LearningRate}");
-        var tokenizer = HfTextTokenizer.Load(Path.Combine(folder, "tokenizer.json"));
+        var tokenizer = HfTextTokenizer.FromTokenizerJson(Path.Combine(folder, "tokenizer.json"));
         var processor = ClipImageProcessor.FromPreprocessorConfig(Path.Combine(folder, "preprocessor_config.json"), LlavaImageAspect.PadToSquare);
         var family_ = new LlavaTrainingFamily(model, tokenizer, processor);
         var logs = Trainer.Run(family_, examples, settings, log => Console.WriteLine($"[train] step {log.Step,5}  loss {log.Loss:F4}  {log.Seconds:F0} s"));
@@ -89,7 +89,7 @@ public static class TrainCommand
         int testSamples = Int(options, "test-samples", 60);
         var work = Path.Combine(Path.GetTempPath(), $"uniprune-eval-{Environment.ProcessId}");
         var test = SyntheticTrainingSet.Load(work, SyntheticSplit.Test, testSamples);
-        using var model = Llava15Model.Load(folder, new ModelLoadOptions(ScalarType.Float32, CPU, HfTextTokenizer.Load));
+        using var model = Llava15Model.Load(folder, new ModelLoadOptions(ScalarType.Float32, CPU, HfTextTokenizer.FromTokenizerJson));
         var scores = new List<double>();
         foreach (var (name, samples) in test)
         {

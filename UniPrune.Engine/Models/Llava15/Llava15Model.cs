@@ -435,7 +435,7 @@ public sealed class Llava15Model : nn.Module, IVisionLanguageModel
     /// </summary>
     public Tensor VisualTokensForTraining(Tensor pixelValues)
     {
-        using var output = vision_tower.vision_model.forward((pixelValues.to(DType, Device), new ClipRequest(Config.VisionLayersToRun, false, false)));
+        using var output = vision_tower.vision_model.forward(new ClipInput(pixelValues.to(DType, Device), new ClipRequest(Config.VisionLayersToRun, false, false)));
         int skip = Config.DropClsToken ? 1 : 0;
         return multi_modal_projector.forward(output.Selected[.., skip..]);
     }
