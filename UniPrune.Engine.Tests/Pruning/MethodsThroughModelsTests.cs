@@ -91,12 +91,12 @@ public sealed class MethodsThroughModelsTests(ITestOutputHelper log)
             }
             default:
             {
-                var model = InternVL3Model.Load(folder, ScalarType.Float32, CPU);
-                var input = new InternVL3Input(pixels, [new InternVLImageTiles(2, HasThumbnail: true)], ids, 1024);
+                var model = InternVL3Model.Load(folder, ModelLoadOptions.Cpu());
+                var image = model.EncodePixels(pixels, new InternVLImageTiles(2, HasThumbnail: true), VisionExtras.All);
                 return new FamilyRunner { Run = hooks =>
                 {
-                    using var run = model.Generate(input, 8, new HashSet<long>(), hooks, null, keepStepLogits: true);
-                    return new Generation(run.Run.Tokens.ToArray(), stack(run.Run.StepLogits!.ToArray()).DetachFromDisposeScope(), run.VisualTokensKept);
+                    using var run = model.RunPrompt(ids, [image], hooks, 8, new HashSet<long>(), keepStepLogits: true);
+                    return new Generation(run.Greedy.Tokens.ToArray(), stack(run.Greedy.StepLogits!.ToArray()).DetachFromDisposeScope(), run.VisualTokensKept);
                 } };
             }
         }
