@@ -165,6 +165,9 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
         Tokens = InternVL3SpecialTokens.FromTokenizer(tokenizer, Identity.Name);
     }
 
+    /// <summary>Sets the image token ids directly (a model built without a folder, or a cut vocabulary in tests).</summary>
+    public void UseSpecialTokens(InternVL3SpecialTokens tokens) => Tokens = tokens;
+
     /// <summary>VLMEvalKit's per-dataset tile budget (6 by default, 24 for OCRBench).</summary>
     public void UseMaxTiles(int maxTiles) => ImageProcessor = ImageProcessor.WithMaxTiles(maxTiles);
 
