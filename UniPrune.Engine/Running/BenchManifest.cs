@@ -44,7 +44,8 @@ public sealed record MethodEntry(string Name, IReadOnlyDictionary<string, string
         : throw new KeyNotFoundException($"method '{Name}' has no stage '{stage}' (stages: {string.Join(", ", Stages.Keys)})");
 }
 /// <param name="MaxSamples">Cap per cell (the first rows of the dataset); null = every row.</param>
-public sealed record TierEntry(string Name, bool RequiresGpu, int? MaxSamples, int WarmupSamples);
+/// <param name="MaxNewTokens">Cap on generated tokens (tiny random-weight models never stop on their own); null = the prompt plan's.</param>
+public sealed record TierEntry(string Name, bool RequiresGpu, int? MaxSamples, int WarmupSamples, int? MaxNewTokens = null);
 /// <summary>One per-metric tolerance: flattened snapshot paths matching <see cref="Path"/> may differ by at most <see cref="Abs"/>.</summary>
 public sealed record ToleranceRule(string? Tier, string? Dataset, string Path, double Abs);
 
@@ -98,7 +99,8 @@ public sealed class BenchManifest
         Tiers = r.Object(root, "tiers").ToDictionary(p => p.Name, p => new TierEntry(p.Name,
             r.Bool(p.Value, "requiresGpu", $"tiers.{p.Name}"),
             p.Value.TryGetProperty("maxSamples", out var max) && max.ValueKind != JsonValueKind.Null ? r.Int(max, $"tiers.{p.Name}.maxSamples") : null,
-            r.Int(r.Property(p.Value, "warmupSamples", $"tiers.{p.Name}"), $"tiers.{p.Name}.warmupSamples")));
+            r.Int(r.Property(p.Value, "warmupSamples", $"tiers.{p.Name}"), $"tiers.{p.Name}.warmupSamples"),
+            p.Value.TryGetProperty("maxNewTokens", out var mnt) && mnt.ValueKind != JsonValueKind.Null ? r.Int(mnt, $"tiers.{p.Name}.maxNewTokens") : null));
         Tolerances = r.Array(root, "tolerances", "").Select((t, i) => new ToleranceRule(
             r.OptionalString(t, "tier"), r.OptionalString(t, "dataset"), r.String(t, "path", $"tolerances[{i}]"),
             r.Number(r.Property(t, "abs", $"tolerances[{i}]"), $"tolerances[{i}].abs"))).ToList();

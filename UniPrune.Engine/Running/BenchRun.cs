@@ -69,14 +69,11 @@ public sealed class BenchRun : IDisposable
     {
         var missing = _factory.MissingPrerequisite(cell);
         if (missing is not null) return new CellVerdict(cell, missing, null, null, null);
+        // The vanilla peer runs first (or is reused): its timings are the budgets' reference, and it absorbs the process's warm-up.
+        var vanilla = cell.IsVanilla ? null : RunCell(cell.VanillaPeer, options is null ? null : options with { Progress = null });
         var outcome = RunCell(cell, options);
         var approval = Approver.Check(cell, CellSnapshot.Build(outcome), accept);
-        TimingVerdict? timing = null;
-        if (!cell.IsVanilla)
-        {
-            var vanilla = RunCell(cell.VanillaPeer, options is null ? null : options with { Progress = null });
-            timing = Budgets.Check(cell, outcome.Timing, vanilla.Timing);
-        }
+        var timing = vanilla is null ? null : Budgets.Check(cell, outcome.Timing, vanilla.Timing);
         return new CellVerdict(cell, null, outcome, approval, timing);
     }
 
