@@ -1,5 +1,6 @@
 using UniPrune.Engine.Core;
 using UniPrune.Engine.Imaging;
+using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Models.Common;
 using UniPrune.Engine.Models.InternVL3;
 using static TorchSharp.torch;
@@ -54,5 +55,38 @@ public class InternVL3RotaryAndImageTests
         // The same through the harness entry point (VLMEvalKit's 6-tile budget instead of the config's 12 changes nothing here).
         using var viaHarness = model.EncodeImage(ImageDecoder.DecodeFile(Path.Combine(dir, "image.png")));
         Assert.True(viaHarness.Embeddings.equal(encoded.Embeddings).all().item<bool>());
+    }
+}
+
+public class InternVL3TileSizeTests
+{
+    [Fact]
+    public void ASmallerTileResizesThePatchPositionTableBicubically()
+    {
+        // force_image_size 56 with a ViT trained at 112: 4×4 patches per tile, the 8×8 position table resized as the
+        // reference's _get_pos_embed does (float32, bicubic, align_corners=False), 4 visual tokens per tile.
+        string golden = TestPaths.Golden("internvl3"), dir = TestPaths.NewTempDir();
+        string config = File.ReadAllText(Path.Combine(golden, "config.json")).Replace("\"force_image_size\": 112", "\"force_image_size\": 56");
+        Assert.Contains("\"force_image_size\": 56", config);
+        File.WriteAllText(Path.Combine(dir, "config.json"), config);
+        File.Copy(Path.Combine(golden, "model.safetensors"), Path.Combine(dir, "model.safetensors"));
+        using var model = InternVL3Model.Load(dir, ScalarType.Float32, CPU);
+        Assert.Equal((56, 4, 2), (model.Config.TileSize, model.Config.ImageTokensPerTile, model.Config.TokenGrid));
+
+        using var checkpoint = Checkpoint.Open(golden);
+        using var scope = NewDisposeScope();
+        var pixels = randn(2, 3, 56, 56, generator: new TorchSharp.torch.Generator(7));
+        using var vit = model.EncodeTiles(pixels, keepHiddenStates: true);
+        var table = checkpoint.Read("vision_model.embeddings.position_embedding");            // (1, 65, 64)
+        var resized = nn.functional.interpolate(table[.., 1..].reshape(1, 8, 8, 64).permute(0, 3, 1, 2), size: [4, 4],
+            mode: InterpolationMode.Bicubic, align_corners: false).reshape(1, 64, 16).permute(0, 2, 1);
+        var patches = nn.functional.conv2d(pixels, checkpoint.Read("vision_model.embeddings.patch_embedding.weight"),
+            checkpoint.Read("vision_model.embeddings.patch_embedding.bias"), strides: [14, 14]).flatten(2).transpose(1, 2);
+        var expected = cat([(checkpoint.Read("vision_model.embeddings.class_embedding") + table[.., ..1]).expand(2, 1, 64), patches + resized], 1);
+        Assert.True((vit.HiddenStates![0] - expected).abs().max().item<float>() < 1e-5);
+        Assert.Equal(new long[] { 2, 16, 64 }, vit.SelectedFeatures.shape);
+        using var image = model.EncodePixels(pixels, new InternVLImageTiles(1, HasThumbnail: true), VisionExtras.All);
+        Assert.Equal(new long[] { 8, 64 }, image.Embeddings.shape);
+        Assert.Equal(new long[] { 8 }, image.ClsAttention!.shape);
     }
 }
