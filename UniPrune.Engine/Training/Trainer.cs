@@ -57,10 +57,25 @@ public static class Trainer
             for (int k = 0; k < settings.Accumulate; k++)
             {
                 if (queue.Count == 0) foreach (var i in Enumerable.Range(0, examples.Count).OrderBy(_ => order.Next())) queue.Enqueue(i);
-                using var scope = NewDisposeScope();
-                var loss = family.Loss(examples[queue.Dequeue()]) / settings.Accumulate;
-                loss.backward();
-                total += loss.item<float>();
+                var example = examples[queue.Dequeue()];
+                for (int attempt = 1; ; attempt++)
+                {
+                    try
+                    {
+                        using var scope = NewDisposeScope();
+                        var loss = family.Loss(example) / settings.Accumulate;
+                        loss.backward();
+                        total += loss.item<float>();
+                        break;
+                    }
+                    catch (System.Runtime.InteropServices.ExternalException e) when (attempt < 3)
+                    {
+                        // Seen once in ~6000 forwards: libtorch rejected a Scalar operand of an addition ("toFloat ... Expected
+                        // false to be true"), a transient native failure before backward; the same example is simply run again,
+                        // so the gradient sum is unchanged.
+                        Console.Error.WriteLine($"[train] step {step + 1}: retrying an example after a native error: {e.Message.Split('\n')[0]}");
+                    }
+                }
             }
             nn.utils.clip_grad_norm_(parameters, settings.ClipNorm);
             optimizer.step();
