@@ -132,6 +132,9 @@ public class MethodInvariantTests
         Assert.Equal([PruningStage.PreLlm, PruningStage.IntraLlm], hooks.Records.Select(r => r.Stage));
         Assert.Equal((2 * 48 + 22 * 16) / 24.0, hooks.EquivalentVisualTokens(144, 24), 9);
         Assert.True(hooks.MethodTime > TimeSpan.Zero);
+        var summary = hooks.Summary(144, 24);
+        Assert.Equal(("divprune+fastv", KeepCountRule.Round, 144, 16), (summary.Method, summary.KeepRule, summary.VisualTokens, summary.VisualTokensAfterPrefill));
+        Assert.Equal(hooks.EquivalentVisualTokens(144, 24), summary.EquivalentVisualTokens);
         Assert.Throws<ArgumentException>(() => PruningRegistry.CreateHooks("fastv+divprune", settings));
         Assert.Throws<ArgumentException>(() => PruningRegistry.CreateHooks("nosuchmethod", settings));
     }

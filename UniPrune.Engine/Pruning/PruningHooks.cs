@@ -8,11 +8,17 @@ namespace UniPrune.Engine.Pruning;
 /// <param name="Layer">0 for pre-LLM; otherwise K, the first layer that ran on the reduced sequence.</param>
 public sealed record StageRecord(string Method, PruningStage Stage, int Layer, int VisualBefore, int VisualAfter);
 
+/// <summary>What a result records about the pruning of one request: the method, how its budget was computed (keep-count rule,
+/// unit policy), the stages as applied, the equivalent token count and the method's own time.</summary>
+public sealed record PruningSummary(string Method, double Retention, KeepCountRule KeepRule, UnitPolicy Units, int Layer, int Seed,
+    IReadOnlyDictionary<string, string> Parameters, IReadOnlyList<StageRecord> Stages, int VisualTokens, int VisualTokensAfterPrefill,
+    double EquivalentVisualTokens, double MethodMs);
+
 /// <summary>
 /// The pruning side of <see cref="IPruningHooks"/>: a pre-LLM method, an intra-LLM method, or both (the paper's two-stage Table 5),
 /// or one hybrid method that is both. It tracks the sequence across decisions (so methods can name probe rows), validates every
 /// decision, times the method calls (scoring + selection), records kept counts, and computes decode-stage cache trims.
-/// Create one per request: it holds that request's state.
+/// It holds one request's state (reset by each <see cref="OnVisualTokens"/>): reuse it for requests one after another, never concurrently.
 /// </summary>
 public sealed class PruningHooks : IPruningHooks
 {
@@ -115,6 +121,11 @@ public sealed class PruningHooks : IPruningHooks
         }
         return new KvCacheTrim(kept);
     }
+
+    /// <summary>The record for results, after the request ran (<paramref name="visualTokens"/>: N before pruning).</summary>
+    public PruningSummary Summary(int visualTokens, int numLayers) => new(Name, Settings.Retention, Settings.KeepRule, Settings.Units, Settings.Layer,
+        Settings.Seed, Settings.Parameters, _records.ToList(), visualTokens, _records.Count == 0 ? visualTokens : _records[^1].VisualAfter,
+        EquivalentVisualTokens(visualTokens, numLayers), MethodTime.TotalMilliseconds);
 
     /// <summary>T_eq: visual tokens processed per layer, averaged over the layers (methods.md §0.3).</summary>
     public double EquivalentVisualTokens(int originalVisualTokens, int numLayers)
