@@ -89,7 +89,8 @@ public static class Program
             if (!verdict.Passed) Console.WriteLine(Indent(verdict.Report()));
         }
         var rows = Directory.Exists(environment.ResultsRoot) ? MarkdownReport.ReadResults([environment.ResultsRoot]) : [];
-        var selected = cells.Select(c => c.Id).ToHashSet();
+        // The vanilla peers were run (or reused) for every selected cell: the table shows them so drops have their reference.
+        var selected = cells.SelectMany(c => new[] { c.Id, c.VanillaPeer.Id }).ToHashSet();
         var markdown = MarkdownReport.Render(rows.Where(r => selected.Contains(r.Cell.Id)).ToList());
         var reportPath = options.Report ?? Path.Combine(environment.ResultsRoot, "report.md");
         RunStore.WriteAtomically(reportPath, markdown);
