@@ -59,29 +59,6 @@ public sealed record InternVL3SpecialTokens(long ImageContext, long ImageStart, 
     }
 }
 
-/// <summary>What one tokenised prompt produced: the greedy run, the LLM inputs after the pre-LLM seam, and counts.</summary>
-public sealed class InternVL3Run : IDisposable
-{
-    public required GreedyRun Greedy { get; init; }
-    /// <summary>(L, H) token embeddings with the visual rows spliced in (before any pruning).</summary>
-    public required Tensor InputsEmbeds { get; init; }
-    /// <summary>(L', H) and (1, L') what entered layer 0 after the pre-LLM seam.</summary>
-    public required Tensor LlmInput { get; init; }
-    public required Tensor LlmPositions { get; init; }
-    public required DecoderOutput Prefill { get; init; }
-    /// <summary>RoPE position of each generated token when it is fed back (one more than tokens fed, as the references list).</summary>
-    public required long[] DecodePositions { get; init; }
-    public required int PromptTokens { get; init; }
-    public required int VisualTokens { get; init; }
-    public required int VisualTokensKept { get; init; }
-    public required double MethodMs { get; init; }
-
-    public void Dispose()
-    {
-        Greedy.Dispose(); InputsEmbeds.Dispose(); LlmInput.Dispose(); LlmPositions.Dispose(); Prefill.Logits?.Dispose();
-    }
-}
-
 /// <summary>Every InternViT hidden state and the selected layer's CLS attention, for parity tests.</summary>
 public sealed record InternVitTrace(Tensor HiddenStates, Tensor ClsAttentionPerHead, Tensor PixelShuffled) : IDisposable
 {
@@ -334,13 +311,11 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
         var stops = new HashSet<long> { tokens.EndOfTurn };
         if (options.ExtraStopTokenIds is not null) stops.UnionWith(options.ExtraStopTokenIds.Select(t => (long)t));
         using var run = RunPrompt(ids, ordered, hooks, options.MaxNewTokens, stops);
-        var answer = run.Greedy.StoppedAtStopToken ? run.Greedy.Tokens[..^1] : run.Greedy.Tokens;
         // The reference decodes without special tokens, splits at the template separator and strips.
-        string decoded = tokenizer.Decode(answer);
+        string decoded = tokenizer.Decode(run.AnswerTokens);
         int separator = decoded.IndexOf(InternVL3Prompt.EndOfTurn, StringComparison.Ordinal);
         if (separator >= 0) decoded = decoded[..separator];
-        return new GenerationResult(decoded.Trim(), run.Greedy.Tokens, run.PromptTokens, run.VisualTokens, run.VisualTokensKept,
-            new StageTimings(ordered.Sum(i => i.VisionMs), run.Greedy.PrefillMs, run.Greedy.DecodeMs, run.MethodMs));
+        return run.ToResult(decoded.Trim(), ordered);
     }
 
     /// <summary>
@@ -349,7 +324,7 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
     /// at every layer it is asked about, and applies the decisions (pre-LLM: gather rows, positions per the decision's
     /// policy; the next decode position follows that policy).
     /// </summary>
-    public InternVL3Run RunPrompt(IReadOnlyList<long> inputIds, IReadOnlyList<EncodedImage> images, IPruningHooks? hooks, int maxNewTokens,
+    public PromptRun RunPrompt(IReadOnlyList<long> inputIds, IReadOnlyList<EncodedImage> images, IPruningHooks? hooks, int maxNewTokens,
         IReadOnlySet<long> stopTokenIds, LogitsSelection prefillLogits = LogitsSelection.Last, DecoderTrace? trace = null, bool keepStepLogits = false)
     {
         long imageContext = (Tokens ?? throw new InvalidOperationException(
@@ -399,7 +374,7 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
 
         var greedy = GreedyDecoder.Run(Prefill, Step, Device, maxNewTokens, stopTokenIds, keepStepLogits);
         decodePositions.Add(session.NextPosition);
-        return new InternVL3Run
+        return new PromptRun
         {
             Greedy = greedy,
             InputsEmbeds = embeds.MoveToOuterDisposeScope(),

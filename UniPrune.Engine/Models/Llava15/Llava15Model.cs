@@ -257,28 +257,6 @@ public sealed record Llava15Options(
     LlavaImageAspect ImageAspect = LlavaImageAspect.PadToSquare,
     string? VisionTowerFolder = null);
 
-/// <summary>Everything a prompt run produced, for the harness (as a <see cref="GenerationResult"/>) and for parity tests.</summary>
-public sealed class LlavaPromptRun : IDisposable
-{
-    public required GreedyRun Greedy { get; init; }
-    /// <summary>The spliced prompt embeddings before any pruning (L0, H).</summary>
-    public required Tensor InputsEmbeds { get; init; }
-    /// <summary>What entered decoder layer 0 (L', H) and its position ids (1, L').</summary>
-    public required Tensor LlmInput { get; init; }
-    public required Tensor LlmPositions { get; init; }
-    public required DecoderOutput Prefill { get; init; }
-    /// <summary>Decode position of each generated token when it is fed back (one per token).</summary>
-    public required long[] DecodePositions { get; init; }
-    public required int PromptTokens { get; init; }
-    public required int VisualTokens { get; init; }
-    public required int VisualTokensKept { get; init; }
-    public required double MethodMs { get; init; }
-    public void Dispose()
-    {
-        Greedy.Dispose(); InputsEmbeds.Dispose(); LlmInput.Dispose(); LlmPositions.Dispose(); Prefill.Logits?.Dispose();
-    }
-}
-
 public sealed class Llava15Model : nn.Module, IVisionLanguageModel
 {
     private readonly ClipVisionTower vision_tower;
@@ -455,16 +433,14 @@ public sealed class Llava15Model : nn.Module, IVisionLanguageModel
         var stops = new HashSet<long> { Config.EosTokenId };
         if (options.ExtraStopTokenIds is not null) stops.UnionWith(options.ExtraStopTokenIds.Select(t => (long)t));
         using var run = RunPrompt(ids, order.Select(i => images[i]).ToList(), hooks, options.MaxNewTokens, stops);
-        var answer = run.Greedy.StoppedAtStopToken ? run.Greedy.Tokens[..^1] : run.Greedy.Tokens;
-        return new GenerationResult(tokenizer.Decode(answer).Trim(), run.Greedy.Tokens, run.PromptTokens, run.VisualTokens, run.VisualTokensKept,
-            new StageTimings(images.Sum(i => i.VisionMs), run.Greedy.PrefillMs, run.Greedy.DecodeMs, run.MethodMs));
+        return run.ToResult(tokenizer.Decode(run.AnswerTokens).Trim(), images);
     }
 
     /// <summary>
     /// Runs a tokenised prompt: each image is one <see cref="Llava15Config.ImageSentinel"/> id (LLaVA's convention) or a run of
     /// exactly TokenCount placeholder ids (llava-hf's expanded form); images fill them in order.
     /// </summary>
-    public LlavaPromptRun RunPrompt(IReadOnlyList<long> inputIds, IReadOnlyList<EncodedImage> images, IPruningHooks? hooks, int maxNewTokens,
+    public PromptRun RunPrompt(IReadOnlyList<long> inputIds, IReadOnlyList<EncodedImage> images, IPruningHooks? hooks, int maxNewTokens,
         IReadOnlySet<long> stopTokenIds, LogitsSelection prefillLogits = LogitsSelection.Last, DecoderTrace? trace = null, bool keepStepLogits = false)
     {
         using var _ = inference_mode();
@@ -513,7 +489,7 @@ public sealed class Llava15Model : nn.Module, IVisionLanguageModel
 
         var greedy = GreedyDecoder.Run(Prefill, Step, Device, maxNewTokens, stopTokenIds, keepStepLogits);
         decodePositions.Add(session.NextPosition);
-        var result = new LlavaPromptRun
+        var result = new PromptRun
         {
             Greedy = greedy,
             InputsEmbeds = embeds.MoveToOuterDisposeScope(),

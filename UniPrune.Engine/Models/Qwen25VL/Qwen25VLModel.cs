@@ -72,29 +72,10 @@ public sealed record Qwen25VLOptions(int? MinPixels = null, int? MaxPixels = nul
     public Qwen25VLOptions ForVlmEvalKitDataset(string dataset) => dataset == "OCRBench" ? this with { MinPixels = 10 * 10 * 28 * 28 } : this;
 }
 
-/// <summary>Everything a prompt run produced, for the harness (as a <see cref="GenerationResult"/>) and for parity tests.</summary>
-public sealed class Qwen25VLPromptRun : IDisposable
+/// <summary>A prompt run plus the M-RoPE ids of the full prompt and its rope_delta.</summary>
+public sealed class Qwen25VLPromptRun : PromptRun
 {
-    public required GreedyRun Greedy { get; init; }
-    /// <summary>LLM input before any pre-LLM drop (L, H).</summary>
-    public required Tensor InputsEmbeds { get; init; }
-    /// <summary>What entered layer 0: rows (L', H) and their original 3-D ids (3, L').</summary>
-    public required Tensor LlmInput { get; init; }
-    public required Tensor LlmPositions { get; init; }
-    /// <summary>M-RoPE ids of the full prompt and rope_delta.</summary>
     public required MropePositions Positions { get; init; }
-    public required DecoderOutput Prefill { get; init; }
-    /// <summary>Position fed with each generated token (all three rows), plus the next one.</summary>
-    public required long[] DecodePositions { get; init; }
-    public required int PromptTokens { get; init; }
-    public required int VisualTokens { get; init; }
-    public required int VisualTokensKept { get; init; }
-    public required double MethodMs { get; init; }
-
-    public void Dispose()
-    {
-        Greedy.Dispose(); InputsEmbeds.Dispose(); LlmInput.Dispose(); LlmPositions.Dispose(); Prefill.Logits?.Dispose();
-    }
 }
 
 /// <summary>
@@ -269,9 +250,7 @@ public sealed class Qwen25VLModel : nn.Module, IVisionLanguageModel
         var stops = new HashSet<long>(Config.Tokens.StopTokens);
         if (options.ExtraStopTokenIds is not null) stops.UnionWith(options.ExtraStopTokenIds.Select(t => (long)t));
         using var run = RunPrompt(ids, ordered, hooks, options.MaxNewTokens, stops);
-        var answer = run.Greedy.StoppedAtStopToken ? run.Greedy.Tokens[..^1] : run.Greedy.Tokens;
-        return new GenerationResult(tokenizer.Decode(answer).Trim(), run.Greedy.Tokens, run.PromptTokens, run.VisualTokens, run.VisualTokensKept,
-            new StageTimings(ordered.Sum(i => i.VisionMs), run.Greedy.PrefillMs, run.Greedy.DecodeMs, run.MethodMs));
+        return run.ToResult(tokenizer.Decode(run.AnswerTokens).Trim(), ordered);
     }
 
     private static List<int> ImageOrder(PromptMessage prompt, IReadOnlyList<EncodedImage> images)
