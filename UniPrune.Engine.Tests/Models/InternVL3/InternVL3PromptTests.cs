@@ -10,7 +10,7 @@ public class InternVL3PromptTests
     [Fact]
     public void OneImageFollowsTheInternvl25TemplateWithOneContextBlockPerImage()
     {
-        var message = PromptMessage.ImageThenText(InternVL3Prompt.Question(InternVLQuestionStyle.YesNoShortAnswer, "Is there a dog?"));
+        var message = PromptMessage.ImageThenText("Is there a dog? Answer the question using a single word or phrase.");
         string text = InternVL3Prompt.Expand(InternVL3Prompt.UserContent(message), [3], tokensPerTile: 2);
         Assert.Equal(
             $"<|im_start|>system\n{Sys}<|im_end|>\n<|im_start|>user\n<img>{string.Concat(Enumerable.Repeat("<IMG_CONTEXT>", 6))}</img>\n" +
@@ -35,20 +35,5 @@ public class InternVL3PromptTests
         string expanded = InternVL3Prompt.Expand("What is this?", [1], tokensPerTile: 1);
         Assert.Contains("user\n<img><IMG_CONTEXT></img>\nWhat is this?<|im_end|>", expanded);
         Assert.Throws<ArgumentException>(() => InternVL3Prompt.Expand("<image>\nQ", [1, 1], 1));
-    }
-
-    [Fact]
-    public void QuestionStylesMatchVlmEvalKit()
-    {
-        Assert.Equal("Q? Please answer yes or no. Answer the question using a single word or phrase.",
-            InternVL3Prompt.Question(InternVLQuestionStyle.YesNoExplicit, "Q?"));
-        Assert.Equal("Read it.\nAnswer the question using a single word or phrase.",
-            InternVL3Prompt.Question(InternVLQuestionStyle.ShortAnswerVqa, "Read it."));
-        Assert.Equal("Q?", InternVL3Prompt.Question(InternVLQuestionStyle.Plain, "Q?"));
-        Assert.Equal("Some hint\nWhich?\nA. cat\nB. dog\nAnswer with the option's letter from the given choices directly.",
-            InternVL3Prompt.Question(InternVLQuestionStyle.MultipleChoice, "Which?", "Some hint", [('A', "cat"), ('B', "dog")]));
-        Assert.Equal("哪个？\nA. 猫\nB. 狗\n请直接回答选项字母。",
-            InternVL3Prompt.Question(InternVLQuestionStyle.MultipleChoice, "哪个？", null, [('A', "猫"), ('B', "狗")]));
-        Assert.Equal("Which?\nAnswer the question directly.", InternVL3Prompt.Question(InternVLQuestionStyle.MultipleChoice, "Which?"));
     }
 }

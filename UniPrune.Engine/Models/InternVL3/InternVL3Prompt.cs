@@ -3,24 +3,9 @@ using UniPrune.Engine.Models.Abstractions;
 
 namespace UniPrune.Engine.Models.InternVL3;
 
-/// <summary>How VLMEvalKit's InternVL wrapper (<c>InternVLChat.build_prompt</c>, version V2.0) phrases a question for a kind of dataset.</summary>
-public enum InternVLQuestionStyle
-{
-    /// <summary>Question unchanged (POPE; MathVista, MathVision, MIA-Bench without CoT).</summary>
-    Plain,
-    /// <summary>MME: question + " Answer the question using a single word or phrase."</summary>
-    YesNoShortAnswer,
-    /// <summary>HallusionBench/AMBER: question + " Please answer yes or no. Answer the question using a single word or phrase."</summary>
-    YesNoExplicit,
-    /// <summary>OCRBench and the other short-answer VQA sets: question + "\nAnswer the question using a single word or phrase."</summary>
-    ShortAnswerVqa,
-    /// <summary>Multiple choice (<c>build_multi_choice_prompt</c>): [hint\n]question, "\nA. …" per option, then the answer instruction.</summary>
-    MultipleChoice,
-}
-
 /// <summary>
 /// InternVL3's prompt: the <c>internvl2_5</c> chat template (ChatML with the InternVL system message), VLMEvalKit's
-/// question phrasing and image placement, and the expansion of each <c>&lt;image&gt;</c> into
+/// image placement (the question phrasing per dataset lives in Datasets.PromptPolicy), and the expansion of each <c>&lt;image&gt;</c> into
 /// <c>&lt;img&gt;</c> + <c>&lt;IMG_CONTEXT&gt;</c>×(tokens per tile · tiles) + <c>&lt;/img&gt;</c>.
 /// </summary>
 public static class InternVL3Prompt
@@ -86,27 +71,5 @@ public static class InternVL3Prompt
             query = string.Concat(query.AsSpan(0, at), block.ToString(), query.AsSpan(at + ImagePlaceholder.Length));
         }
         return query;
-    }
-
-    /// <summary>VLMEvalKit's InternVL question phrasing (datasets.md §1.5).</summary>
-    public static string Question(InternVLQuestionStyle style, string question, string? hint = null, IReadOnlyList<(char Letter, string Text)>? options = null) => style switch
-    {
-        InternVLQuestionStyle.Plain => question,
-        InternVLQuestionStyle.YesNoShortAnswer => question + " Answer the question using a single word or phrase.",
-        InternVLQuestionStyle.YesNoExplicit => question + " Please answer yes or no. Answer the question using a single word or phrase.",
-        InternVLQuestionStyle.ShortAnswerVqa => question + "\nAnswer the question using a single word or phrase.",
-        InternVLQuestionStyle.MultipleChoice => MultipleChoice(question, hint, options ?? []),
-        _ => throw new ArgumentOutOfRangeException(nameof(style)),
-    };
-
-    private static string MultipleChoice(string question, string? hint, IReadOnlyList<(char Letter, string Text)> options)
-    {
-        var prompt = new StringBuilder(hint is null ? question : hint + "\n" + question);
-        foreach (var (letter, text) in options) prompt.Append('\n').Append(letter).Append(". ").Append(text);
-        bool chinese = prompt.ToString().Any(ch => ch >= '\u4e00' && ch <= '\u9fff');
-        prompt.Append(options.Count > 0
-            ? chinese ? "\n请直接回答选项字母。" : "\nAnswer with the option's letter from the given choices directly."
-            : chinese ? "\n请直接回答问题。" : "\nAnswer the question directly.");
-        return prompt.ToString();
     }
 }
