@@ -123,7 +123,7 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
             model.LoadWeights(weights);
             weights.RequireAllConsumed();
             model.Identity = new ModelIdentity("internvl3", Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')),
-                Sha256Hex(File.ReadAllBytes(config.SourceFile)), Sha256Hex(System.Text.Encoding.UTF8.GetBytes(WeightsFingerprint(checkpoint))),
+                Fingerprints.OfFile(config.SourceFile), Fingerprints.OfSafetensors([checkpoint.Source]),
                 load.DType.ToString(), load.Device.ToString());
             string tokenizerFile = Path.Combine(folder, "tokenizer.json");
             if (File.Exists(tokenizerFile) && load.TokenizerLoader is not null) model.UseTokenizer(load.TokenizerLoader(tokenizerFile));
@@ -148,11 +148,8 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
     /// <summary>VLMEvalKit's per-dataset tile budget (6 by default, 24 for OCRBench).</summary>
     public void UseMaxTiles(int maxTiles) => ImageProcessor = ImageProcessor.WithMaxTiles(maxTiles);
 
-    private static string Sha256Hex(byte[] bytes) => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes)).ToLowerInvariant();
 
     // Names, shapes and dtypes of every tensor: cheap, and changes whenever the weights' layout does (hashing GBs is not).
-    private static string WeightsFingerprint(Checkpoint checkpoint) => string.Join("\n", checkpoint.Keys.Order(StringComparer.Ordinal)
-        .Select(k => { var e = checkpoint.Entry(k); return $"{k} {e.DType} [{string.Join(",", e.Shape)}] {e.End - e.Begin}"; }));
 
     /// <summary>Fills every parameter, by its name (= the remote-code checkpoint key), from <paramref name="weights"/>.</summary>
     public void LoadWeights(IInternVL3Weights weights)

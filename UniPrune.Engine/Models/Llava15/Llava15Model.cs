@@ -320,7 +320,7 @@ public sealed class Llava15Model : nn.Module, IVisionLanguageModel
                 }
             }
             model.Identity = new ModelIdentity("llava15", Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')),
-                Sha256OfFile(config.ConfigFile), WeightsFingerprint(weightFiles), load.DType.ToString(), load.Device.ToString());
+                Fingerprints.OfFile(config.ConfigFile), Fingerprints.OfSafetensors(weightFiles), load.DType.ToString(), load.Device.ToString());
             string tokenizerFile = Path.Combine(folder, "tokenizer.json");
             if (File.Exists(tokenizerFile) && load.TokenizerLoader is not null) model.Tokenizer = load.TokenizerLoader(tokenizerFile);
             model.ImageProcessor = LoadImageProcessor(folder, config, options.ImageAspect);
@@ -594,27 +594,5 @@ public sealed class Llava15Model : nn.Module, IVisionLanguageModel
             TextEmbeddings = embeds.index_select(0, tensor(textRows, dtype: ScalarType.Int64, device: Device)),
             TextAfterImage = SequencePlan.TextAfterLastVisual(layout, layout.SequenceLength),
         };
-    }
-
-    private static string Sha256OfFile(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path))).ToLowerInvariant();
-
-    /// <summary>sha256 over each weight file's safetensors header (names, dtypes, shapes, offsets) and length: cheap, and it changes with any re-save.</summary>
-    private static string WeightsFingerprint(IEnumerable<string> sources)
-    {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var source in sources)
-        {
-            var files = source.EndsWith(".json") ? Directory.GetFiles(Path.GetDirectoryName(source)!, "*.safetensors").Order().ToArray() : [source];
-            foreach (var file in files)
-            {
-                using var stream = File.OpenRead(file);
-                var lengthBytes = new byte[8];
-                stream.ReadExactly(lengthBytes);
-                var header = new byte[Math.Min(BitConverter.ToInt64(lengthBytes), 100_000_000)];
-                stream.ReadExactly(header);
-                sha.AppendData(lengthBytes); sha.AppendData(header); sha.AppendData(BitConverter.GetBytes(stream.Length));
-            }
-        }
-        return Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
     }
 }

@@ -136,7 +136,7 @@ public sealed class Qwen25VLModel : nn.Module, IVisionLanguageModel
             {
                 model.LoadWeights(checkpoint);
                 model.Identity = new ModelIdentity(Family, Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')),
-                    Fingerprints.OfFile(config.SourceFile), Fingerprints.OfWeights(checkpoint.Source), load.DType.ToString(), load.Device.ToString());
+                    Fingerprints.OfFile(config.SourceFile), Fingerprints.OfSafetensors([checkpoint.Source]), load.DType.ToString(), load.Device.ToString());
             }
             string preprocessor = Path.Combine(folder, "preprocessor_config.json");
             if (File.Exists(preprocessor))
@@ -392,27 +392,5 @@ public sealed class Qwen25VLModel : nn.Module, IVisionLanguageModel
             TextEmbeddings = embeds.index_select(0, tensor(textRows, dtype: ScalarType.Int64, device: Device)),
             TextAfterImage = SequencePlan.TextAfterLastVisual(layout, layout.SequenceLength),
         };
-    }
-
-    /// <summary>Identity stamps: sha256 of config.json, and of the safetensors headers and lengths (cheap; changes with any re-save).</summary>
-    private static class Fingerprints
-    {
-        public static string OfFile(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path))).ToLowerInvariant();
-
-        public static string OfWeights(string source)
-        {
-            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            var files = source.EndsWith(".json") ? Directory.GetFiles(Path.GetDirectoryName(source)!, "*.safetensors").Order(StringComparer.Ordinal).ToArray() : [source];
-            foreach (var file in files)
-            {
-                using var stream = File.OpenRead(file);
-                var lengthBytes = new byte[8];
-                stream.ReadExactly(lengthBytes);
-                var header = new byte[Math.Min(BitConverter.ToInt64(lengthBytes), 100_000_000)];
-                stream.ReadExactly(header);
-                sha.AppendData(lengthBytes); sha.AppendData(header); sha.AppendData(BitConverter.GetBytes(stream.Length));
-            }
-            return Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
-        }
     }
 }
