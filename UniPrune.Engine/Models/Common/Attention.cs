@@ -50,7 +50,8 @@ public static class AttentionKernel
         var rows = queryRows.to(q.device);
         var selected = q.index_select(2, rows).to_type(ScalarType.Float32);
         var keys = ExpandKvHeads(k, heads).to_type(ScalarType.Float32);
-        var scores = selected.matmul(keys.transpose(2, 3)) * (1.0 / Math.Sqrt(d));
+        using Scalar scale = 1.0 / Math.Sqrt(d); // kept alive across the native call (see RmsNorm)
+        var scores = selected.matmul(keys.transpose(2, 3)).mul(scale);
         if (causal)
         {
             // Query row i sits at key position (lk − lq) + i and sees keys up to and including itself.

@@ -67,12 +67,16 @@ public sealed class Embedding : nn.Module<Tensor, Tensor>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter weight;
+    // Held for the module's lifetime: an implicit double→Scalar made per call can be finalised by the GC while the native
+    // add still reads it (an intermittent "toFloat" check failure seen in long training and generation runs).
+    private readonly Scalar _eps;
     public double Eps { get; }
 
     public RmsNorm(long size, double eps, ParameterFactory factory) : base(nameof(RmsNorm))
     {
         weight = factory.Create(size);
         Eps = eps;
+        _eps = eps;
         RegisterComponents();
     }
 
@@ -81,7 +85,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var x32 = x.to_type(ScalarType.Float32);
         var meanSquare = x32.pow(2).mean([-1], keepdim: true);
-        var normed = (x32 * rsqrt(meanSquare + Eps)).to_type(x.dtype);
+        var normed = (x32 * rsqrt(meanSquare.add(_eps))).to_type(x.dtype);
         return (weight * normed).MoveToOuterDisposeScope();
     }
 }
@@ -111,13 +115,16 @@ public enum Activation { Silu, GeluExact, GeluTanh, QuickGelu }
 
 public static class Activations
 {
+    // A static Scalar stays reachable, unlike an implicit per-call conversion (see RmsNorm).
+    private static readonly Scalar QuickGeluAlpha = 1.702;
+
     public static Tensor Apply(Activation activation, Tensor x) => activation switch
     {
         Activation.Silu => nn.functional.silu(x),
         Activation.GeluExact => nn.functional.gelu(x),
         Activation.GeluTanh => nn.functional.gelu(x, TorchSharp.Modules.GELU.Approximate.tanh),
         // CLIP's quick_gelu: x·σ(1.702·x).
-        Activation.QuickGelu => x * sigmoid(x * 1.702),
+        Activation.QuickGelu => x * sigmoid(x.mul(QuickGeluAlpha)),
         _ => throw new ArgumentOutOfRangeException(nameof(activation)),
     };
 
