@@ -40,8 +40,8 @@ public class LlavaTrainingTests
             double after = Loss(family);
             Assert.True(after < before * 0.7, $"loss {before:F3} -> {after:F3}");
 
-            SafetensorsWriter.Write(Path.Combine(modelFolder, "model.safetensors"),
-                model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).ToList(), ScalarType.Float32);
+            UniPrune.Engine.Core.SafetensorsWriter.Write(Path.Combine(modelFolder, "model.safetensors"),
+                model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach()));
             using var loaded = Llava15Model.Load(modelFolder, new ModelLoadOptions(ScalarType.Float32, CPU, HfTextTokenizer.FromTokenizerJson));
             double reloaded = Loss(new LlavaTrainingFamily(loaded, tokenizer, processor));
             Assert.Equal(after, reloaded, 4);

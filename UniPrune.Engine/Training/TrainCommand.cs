@@ -71,8 +71,8 @@ public static class TrainCommand
         var logs = Trainer.Run(family_, examples, settings, log => Console.WriteLine($"[train] step {log.Step,5}  loss {log.Loss:F4}  {log.Seconds:F0} s"));
         double trainSeconds = clock.Elapsed.TotalSeconds;
 
-        var tensors = model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).ToList();
-        SafetensorsWriter.Write(Path.Combine(folder, "model.safetensors"), tensors, ScalarType.Float32, new Dictionary<string, string> { ["format"] = "pt" });
+        var tensors = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().to_type(ScalarType.Float32));
+        Core.SafetensorsWriter.Write(Path.Combine(folder, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
         var record = new Dictionary<string, object>
         {
             ["family"] = family, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
