@@ -11,6 +11,17 @@ namespace UniPrune.Engine.Models.Common;
 /// </summary>
 public class PromptRun : IDisposable
 {
+    public PromptRun() { }
+
+    /// <summary>Takes over <paramref name="run"/>'s tensors (a derived record adds family detail; dispose only the new one).</summary>
+    [System.Diagnostics.CodeAnalysis.SetsRequiredMembers]
+    protected PromptRun(PromptRun run)
+    {
+        Greedy = run.Greedy; InputsEmbeds = run.InputsEmbeds; LlmInput = run.LlmInput; LlmPositions = run.LlmPositions;
+        Prefill = run.Prefill; DecodePositions = run.DecodePositions; PromptTokens = run.PromptTokens;
+        VisualTokens = run.VisualTokens; VisualTokensKept = run.VisualTokensKept; MethodMs = run.MethodMs;
+    }
+
     public required GreedyRun Greedy { get; init; }
     /// <summary>The spliced prompt embeddings before any pruning (L0, H).</summary>
     public required Tensor InputsEmbeds { get; init; }

@@ -331,59 +331,8 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
         var (embeds, layout) = Splice(inputIds, images, imageContext);
         int promptLength = inputIds.Count;
         var positions = arange(promptLength, dtype: ScalarType.Int64, device: Device).unsqueeze(0);
-        Tensor llmInput = embeds, llmPositions = positions;
-        long nextPosition = promptLength;
-        double methodMs = 0;
-        DecoderOutput? prefill = null;
-        var decodePositions = new List<long>();
-        using var session = new DecoderSession(language_model, _rotary);
-
-        Tensor Prefill()
-        {
-            var currentLayout = layout;
-            if (hooks is not null && layout.Count > 0)
-            {
-                var context = PreLlmContextFor(embeds, layout, images, promptLength);
-                var clock = System.Diagnostics.Stopwatch.StartNew();
-                var decision = hooks.OnVisualTokens(context);
-                methodMs += clock.Elapsed.TotalMilliseconds;
-                if (decision is not null)
-                {
-                    var plan = SequencePlan.Build(layout, promptLength, decision.Kept, decision.ExtraTokens);
-                    llmInput = plan.GatherRows(embeds, layout, decision.Kept, decision.Embeddings);
-                    llmPositions = plan.Positions(positions, decision.Positions);
-                    // Renumbered ids continue from the shorter sequence; original ids continue the unpruned one.
-                    nextPosition = decision.Positions == PositionPolicy.Renumber ? plan.Length : promptLength;
-                    currentLayout = plan.Layout;
-                }
-            }
-            var pruning = hooks is null ? null : new IntraLlmPruning { Hooks = hooks, Layout = currentLayout, PromptEmbeddings = embeds };
-            prefill = session.Prefill(llmInput, llmPositions, pruning, nextPosition, prefillLogits, trace);
-            methodMs += prefill.HookMilliseconds;
-            // The session disposes its prefill logits; the decoding loop gets its own copy.
-            return prefillLogits == LogitsSelection.All ? prefill.Logits![-1].clone() : prefill.Logits!.clone();
-        }
-        Tensor Step(long token)
-        {
-            decodePositions.Add(session.NextPosition);
-            return session.Step(token);
-        }
-
-        var greedy = GreedyDecoder.Run(Prefill, Step, Device, maxNewTokens, stopTokenIds, keepStepLogits);
-        decodePositions.Add(session.NextPosition);
-        return new PromptRun
-        {
-            Greedy = greedy,
-            InputsEmbeds = embeds.MoveToOuterDisposeScope(),
-            LlmInput = llmInput.MoveToOuterDisposeScope(),
-            LlmPositions = llmPositions.MoveToOuterDisposeScope(),
-            Prefill = prefill! with { Logits = prefill!.Logits?.clone().MoveToOuterDisposeScope() },
-            DecodePositions = decodePositions.ToArray(),
-            PromptTokens = promptLength,
-            VisualTokens = layout.Count,
-            VisualTokensKept = prefill!.Layout?.Count ?? layout.Count,
-            MethodMs = methodMs,
-        };
+        return PromptRunner.Run(language_model, _rotary, embeds, positions, layout, hooks, () => PreLlmContextFor(embeds, layout, images, promptLength),
+            nextPosition: null, maxNewTokens, stopTokenIds, prefillLogits, trace, keepStepLogits);
     }
 
     /// <summary>

@@ -450,59 +450,8 @@ public sealed class Llava15Model : nn.Module, IVisionLanguageModel
             (embeds, layout) = (embeds[..max], Truncate(layout, max));
         int promptLength = (int)embeds.shape[0];
         var positions = arange(promptLength, dtype: ScalarType.Int64, device: Device).unsqueeze(0);
-        Tensor llmInput = embeds, llmPositions = positions;
-        long nextPosition = promptLength;
-        double methodMs = 0;
-        DecoderOutput? prefill = null;
-        var decodePositions = new List<long>();
-        using var session = new DecoderSession(language_model);
-
-        Tensor Prefill()
-        {
-            var currentLayout = layout;
-            if (hooks is not null && layout.Count > 0)
-            {
-                var clock = Stopwatch.StartNew();
-                var decision = hooks.OnVisualTokens(PreLlmContextFor(embeds, layout, images));
-                methodMs += clock.Elapsed.TotalMilliseconds;
-                if (decision is not null)
-                {
-                    var plan = SequencePlan.Build(layout, promptLength, decision.Kept, decision.ExtraTokens);
-                    llmInput = plan.GatherRows(embeds, layout, decision.Kept, decision.Embeddings);
-                    llmPositions = plan.Positions(positions, decision.Positions);
-                    // Renumbered ids continue from the reduced length; kept original ids from the full prompt length.
-                    nextPosition = decision.Positions == PositionPolicy.Renumber ? plan.Length : promptLength;
-                    currentLayout = plan.Layout;
-                }
-            }
-            var pruning = hooks is null ? null : new IntraLlmPruning { Hooks = hooks, Layout = currentLayout, PromptEmbeddings = embeds };
-            prefill = session.Prefill(llmInput, llmPositions, pruning, nextPosition, prefillLogits, trace);
-            methodMs += prefill.HookMilliseconds;
-            var logits = prefill.Logits!;
-            return prefillLogits == LogitsSelection.All ? logits[-1] : logits.alias();
-        }
-        Tensor Step(long token)
-        {
-            decodePositions.Add(session.NextPosition);
-            return session.Step(token);
-        }
-
-        var greedy = GreedyDecoder.Run(Prefill, Step, Device, maxNewTokens, stopTokenIds, keepStepLogits);
-        decodePositions.Add(session.NextPosition);
-        var result = new PromptRun
-        {
-            Greedy = greedy,
-            InputsEmbeds = embeds.MoveToOuterDisposeScope(),
-            LlmInput = llmInput.MoveToOuterDisposeScope(),
-            LlmPositions = llmPositions.MoveToOuterDisposeScope(),
-            Prefill = prefill! with { Logits = prefill!.Logits?.MoveToOuterDisposeScope() },
-            DecodePositions = decodePositions.ToArray(),
-            PromptTokens = promptLength,
-            VisualTokens = layout.Count,
-            VisualTokensKept = prefill!.Layout?.Count ?? layout.Count,
-            MethodMs = methodMs,
-        };
-        return result;
+        return PromptRunner.Run(language_model, null, embeds, positions, layout, hooks, () => PreLlmContextFor(embeds, layout, images),
+            nextPosition: null, maxNewTokens, stopTokenIds, prefillLogits, trace, keepStepLogits);
     }
 
     /// <summary>Token embeddings with each image's projected rows placed at its placeholder; the layout of those rows.</summary>

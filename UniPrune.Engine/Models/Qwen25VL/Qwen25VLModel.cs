@@ -75,7 +75,10 @@ public sealed record Qwen25VLOptions(int? MinPixels = null, int? MaxPixels = nul
 /// <summary>A prompt run plus the M-RoPE ids of the full prompt and its rope_delta.</summary>
 public sealed class Qwen25VLPromptRun : PromptRun
 {
-    public required MropePositions Positions { get; init; }
+    [System.Diagnostics.CodeAnalysis.SetsRequiredMembers]
+    public Qwen25VLPromptRun(PromptRun run, MropePositions positions) : base(run) => Positions = positions;
+
+    public MropePositions Positions { get; }
 }
 
 /// <summary>
@@ -274,56 +277,10 @@ public sealed class Qwen25VLModel : nn.Module, IVisionLanguageModel
         var (embeds, layout, mrope) = Splice(inputIds, images);
         int promptLength = inputIds.Count;
         var positions = tensor(mrope.Rows.SelectMany(r => r).ToArray(), [3, promptLength], dtype: ScalarType.Int64, device: Device);
-        Tensor llmInput = embeds, llmPositions = positions;
-        double methodMs = 0;
-        DecoderOutput? prefill = null;
-        var decodePositions = new List<long>();
-        using var session = new DecoderSession(language, _rotary);
-
-        Tensor Prefill()
-        {
-            var currentLayout = layout;
-            if (hooks is not null && layout.Count > 0)
-            {
-                var clock = Stopwatch.StartNew();
-                var decision = hooks.OnVisualTokens(PreLlmContextFor(embeds, layout, images));
-                methodMs += clock.Elapsed.TotalMilliseconds;
-                if (decision is not null)
-                {
-                    var plan = SequencePlan.Build(layout, promptLength, decision.Kept, decision.ExtraTokens);
-                    llmInput = plan.GatherRows(embeds, layout, decision.Kept, decision.Embeddings);
-                    llmPositions = plan.Positions(positions, decision.Positions);   // (3, L'): M-RoPE ids are always gathered
-                    currentLayout = plan.Layout;
-                }
-            }
-            var pruning = hooks is null ? null : new IntraLlmPruning { Hooks = hooks, Layout = currentLayout, PromptEmbeddings = embeds };
-            prefill = session.Prefill(llmInput, llmPositions, pruning, mrope.NextPosition, prefillLogits, trace);
-            methodMs += prefill.HookMilliseconds;
-            var logits = prefill.Logits!;
-            return prefillLogits == LogitsSelection.All ? logits[-1] : logits.alias();
-        }
-        Tensor Step(long token)
-        {
-            decodePositions.Add(session.NextPosition);
-            return session.Step(token);
-        }
-
-        var greedy = GreedyDecoder.Run(Prefill, Step, Device, maxNewTokens, stopTokenIds, keepStepLogits);
-        decodePositions.Add(session.NextPosition);
-        return new Qwen25VLPromptRun
-        {
-            Greedy = greedy,
-            InputsEmbeds = embeds.MoveToOuterDisposeScope(),
-            LlmInput = llmInput.MoveToOuterDisposeScope(),
-            LlmPositions = llmPositions.MoveToOuterDisposeScope(),
-            Positions = mrope,
-            Prefill = prefill! with { Logits = prefill!.Logits?.MoveToOuterDisposeScope() },
-            DecodePositions = decodePositions.ToArray(),
-            PromptTokens = promptLength,
-            VisualTokens = layout.Count,
-            VisualTokensKept = prefill!.Layout?.Count ?? layout.Count,
-            MethodMs = methodMs,
-        };
+        // Kept rows keep their original 3-D ids, and decoding continues at max(id) + 1 whatever was dropped (P-QWEN).
+        var run = PromptRunner.Run(language, _rotary, embeds, positions, layout, hooks, () => PreLlmContextFor(embeds, layout, images),
+            mrope.NextPosition, maxNewTokens, stopTokenIds, prefillLogits, trace, keepStepLogits);
+        return new Qwen25VLPromptRun(run, mrope);
     }
 
     /// <summary>
