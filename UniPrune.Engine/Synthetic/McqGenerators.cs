@@ -116,10 +116,10 @@ internal static class McqGenerators
         var shape = gen.Pick(Palette.Shapes);
         int n = gen.Random.Next(1, 7);
         var others = Palette.Shapes.Where(s => s != shape).ToList();
-        var required = Enumerable.Range(0, n).Select(_ => new SceneObject(shape, gen.Pick(Palette.Colors), 0, 0, 34)).ToList();
-        required.AddRange(Enumerable.Range(0, gen.Random.Next(0, 3)).Select(_ => new SceneObject(gen.Pick(others), gen.Pick(Palette.Colors), 0, 0, 34)));
+        var required = Enumerable.Range(0, n).Select(_ => new SceneObject(shape, gen.Pick(Palette.Colors), 0, 0, 32)).ToList();
+        required.AddRange(Enumerable.Range(0, gen.Random.Next(0, 3)).Select(_ => new SceneObject(gen.Pick(others), gen.Pick(Palette.Colors), 0, 0, 32)));
         var (options, correct) = Options(gen, SyntheticSuite.Int(n), Enumerable.Range(Math.Max(0, n - 3), 7).Select(v => SyntheticSuite.Int(v)));
-        return new Question(gen.Objects(required.Count, (448, 336), required), $"How many {Palette.Plural(shape)} are in the image?", options, correct, "object_counting", L2: "Fine-grained Perception (instance-level)");
+        return new Question(gen.Objects(required.Count, (224, 168), required), $"How many {Palette.Plural(shape)} are in the image?", options, correct, "object_counting", L2: "Fine-grained Perception (instance-level)");
     }
 
     private static Question SpatialRelation(SceneGenerator gen)
@@ -150,19 +150,20 @@ internal static class McqGenerators
 
     private static Question BarChart(SceneGenerator gen)
     {
-        const int w = 448, h = 336;
-        var labels = Palette.Words.OrderBy(_ => gen.Random.Next()).Take(4).Select(s => s[..Math.Min(5, s.Length)]).ToList();
-        var heights = Enumerable.Range(0, 4).Select(_ => gen.Random.Next(3, 24) * 10).Distinct().ToList();
+        const int w = 224, h = 168;
+        // Three-letter labels at font scale 2 (34 px) fit the 52-px bar pitch.
+        var labels = Palette.Words.Select(s => s[..3]).Distinct().OrderBy(_ => gen.Random.Next()).Take(4).ToList();
+        var heights = Enumerable.Range(0, 4).Select(_ => gen.Random.Next(2, 12) * 10).Distinct().ToList();
         if (heights.Count < 4) return BarChart(gen);
         var texts = new List<SceneText>();
         var bars = new List<SceneObject>();
-        int baseY = h - 30;
+        int baseY = h - 22;
         for (int i = 0; i < 4; i++)
         {
-            int x = 40 + i * 100;
-            texts.Add(new SceneText(labels[i], x, baseY + 8, 1, Palette.Black));
+            int x = 10 + i * 52;
+            texts.Add(new SceneText(labels[i], x, baseY + 4, 2, Palette.Black));
             // A bar is a stack of 10-px squares so the scene stays within the shape vocabulary.
-            for (int y = baseY - 5; y > baseY - heights[i]; y -= 10) bars.Add(new SceneObject(ShapeKind.Square, Palette.Colors[2], x + 15, y, 10));
+            for (int y = baseY - 5; y > baseY - heights[i]; y -= 10) bars.Add(new SceneObject(ShapeKind.Square, Palette.Colors[2], x + 17, y, 10));
         }
         bool tallest = gen.Random.Next(2) == 0;
         int target = tallest ? heights.IndexOf(heights.Max()) : heights.IndexOf(heights.Min());
@@ -172,15 +173,15 @@ internal static class McqGenerators
 
     private static Question WordMap(SceneGenerator gen)
     {
-        var (w, h) = (336, 336);
-        var words = Palette.Words.OrderBy(_ => gen.Random.Next()).Take(4).ToList();
+        var (w, h) = (224, 224);
+        var words = Palette.Words.Where(s => s.Length <= 6).OrderBy(_ => gen.Random.Next()).Take(4).ToList();
         string[] corners = ["top left", "top right", "bottom left", "bottom right"];
         var texts = new List<SceneText>();
         for (int i = 0; i < 4; i++)
         {
-            int x = i % 2 == 0 ? 10 : w - BitmapFont.MeasureWidth(words[i], 1) - 10;
-            int y = i < 2 ? 10 : h - 20;
-            texts.Add(new SceneText(words[i], x, y, 1, Palette.Black));
+            int x = i % 2 == 0 ? 6 : w - BitmapFont.MeasureWidth(words[i], 2) - 6;
+            int y = i < 2 ? 8 : h - 22;
+            texts.Add(new SceneText(words[i], x, y, 2, Palette.Black));
         }
         int target = gen.Random.Next(4);
         return new Question(new Scene(w, h, Palette.White, [], texts), $"Which place name is in the {corners[target]} corner of the map?", words, target, "map");
@@ -188,15 +189,15 @@ internal static class McqGenerators
 
     private static Question WebPage(SceneGenerator gen)
     {
-        var (w, h) = (448, 336);
-        var words = Palette.Words.OrderBy(_ => gen.Random.Next()).Take(4).ToList();
+        var (w, h) = (224, 168);
+        var words = Palette.Words.Where(s => s.Length <= 6).OrderBy(_ => gen.Random.Next()).Take(4).ToList();
         var texts = new List<SceneText>
         {
-            new(words[0].ToUpperInvariant(), 20, 16, 2, Palette.Black),
-            new(words[1], 20, 80, 1, Palette.Black),
-            new(words[2], 20, 120, 1, Palette.Black),
+            new(words[0].ToUpperInvariant(), 8, 8, 3, Palette.Black),
+            new(words[1], 8, 50, 2, Palette.Black),
+            new(words[2], 8, 76, 2, Palette.Black),
         };
-        var scene = new Scene(w, h, Palette.White, [], texts.Append(new SceneText(words[3], w - 120, h - 40, 1, Palette.Colors[2])).ToList());
+        var scene = new Scene(w, h, Palette.White, [], texts.Append(new SceneText(words[3], w - BitmapFont.MeasureWidth(words[3], 2) - 6, h - 22, 2, Palette.Colors[2])).ToList());
         bool askTitle = gen.Random.Next(2) == 0;
         int target = askTitle ? 0 : 3;
         return new Question(scene, askTitle ? "What is the title of the web page?" : "What does the blue link at the bottom right say?",

@@ -69,6 +69,10 @@ internal static class MmeGenerator
         return (scene, $"Are there {n} {Noun(shape, n)} in the image?", $"Are there {wrong} {Noun(shape, wrong)} in the image?");
     }
 
+    /// <summary>Font scale 2 or 3 (glyphs 10×14 or 15×21 px), the larger only where the text still fits the canvas.</summary>
+    internal static int TextScale(SceneGenerator gen, int width, string text) =>
+        BitmapFont.MeasureWidth(text, 3) + 8 <= width && gen.Random.Next(2) == 0 ? 3 : 2;
+
     internal static string Noun(ShapeKind shape, int n) => n == 1 ? Palette.Name(shape) : Palette.Plural(shape);
 
     private static (Scene, string, string) Color(SceneGenerator gen)
@@ -103,7 +107,7 @@ internal static class MmeGenerator
         string word = gen.Pick(Palette.Words);
         string other;
         do other = gen.Pick(Palette.Words); while (other == word);
-        int scale = gen.Random.Next(1, 3);
+        int scale = TextScale(gen, w, word);
         int x = gen.Random.Next(4, Math.Max(5, w - BitmapFont.MeasureWidth(word, scale) - 4));
         int y = gen.Random.Next(4, h - BitmapFont.GlyphHeight * scale - 4);
         var scene = new Scene(w, h, Palette.White, [], [new SceneText(word, x, y, scale, Palette.Black)]);
@@ -113,12 +117,13 @@ internal static class MmeGenerator
     private static (Scene, string, string) Arithmetic(SceneGenerator gen)
     {
         var (w, h) = gen.NextSize();
-        int a = gen.Random.Next(1, 50), b = gen.Random.Next(1, 50);
+        // One-digit operands: the embedded models have ~1 M parameters; reading two digits and adding them is the skill.
+        int a = gen.Random.Next(1, 10), b = gen.Random.Next(1, 10);
         string expr = $"{a} + {b} =";
         int scale = 2;
         var scene = new Scene(w, h, Palette.White, [],
             [new SceneText(expr, gen.Random.Next(4, w - BitmapFont.MeasureWidth(expr, scale) - 4), gen.Random.Next(4, h - 20), scale, Palette.Black)]);
-        int wrong = a + b + (gen.Random.Next(2) == 0 ? -1 : 1) * gen.Random.Next(1, 4);
+        int wrong = a + b + (gen.Random.Next(2) == 0 || a + b < 5 ? 1 : -1) * gen.Random.Next(1, 4);
         return (scene, $"Is the answer to the arithmetic question in the image {a + b}?", $"Is the answer to the arithmetic question in the image {wrong}?");
     }
 }

@@ -69,18 +69,32 @@ public sealed class SceneGenerator(Random random)
 
     public Random Random { get; } = random;
 
-    /// <summary>Canvas sizes give each model family a realistic token layout: several Qwen windows, InternVL tiles + thumbnail.</summary>
-    private static readonly (int W, int H)[] Sizes = [(224, 224), (336, 224), (224, 336), (336, 336), (448, 224), (448, 336)];
+    /// <summary>
+    /// Canvas sizes: at most 224 px a side, so that the embedded models (LLaVA-style 112-px input, Qwen-style native
+    /// resolution, InternVL-style 112-px tiles) see every object as at least one patch and every glyph at ≥ 1 px per
+    /// font pixel; mixed aspect ratios still give several Qwen windows and several InternVL tiles + thumbnail.
+    /// </summary>
+    private static readonly (int W, int H)[] Sizes = [(112, 112), (168, 112), (112, 168), (168, 168), (224, 112), (224, 168), (168, 224), (224, 224)];
 
     public (int W, int H) NextSize() => Sizes[Random.Next(Sizes.Length)];
+
+    /// <summary>A random canvas size with room for at least <paramref name="objects"/> objects (one per grid cell).</summary>
+    public (int W, int H) NextSize(int objects)
+    {
+        var fitting = Sizes.Where(s => (s.W / Cell) * (s.H / Cell) >= objects).ToArray();
+        if (fitting.Length == 0) throw new ArgumentOutOfRangeException(nameof(objects), $"{objects} objects fit no synthetic canvas size");
+        return fitting[Random.Next(fitting.Length)];
+    }
 
     public T Pick<T>(IReadOnlyList<T> items) => items[Random.Next(items.Count)];
 
     /// <summary>A scene with <paramref name="count"/> random objects (shape, colour, size) in distinct grid cells.</summary>
     public Scene Objects(int count, (int W, int H)? size = null, IReadOnlyList<SceneObject>? required = null)
     {
-        var (w, h) = size ?? NextSize();
+        var (w, h) = size ?? NextSize(Math.Max(count, required?.Count ?? 0));
         var cells = FreeCells(w, h);
+        if (cells.Count < (required?.Count ?? 0))
+            throw new ArgumentOutOfRangeException(nameof(size), $"{required!.Count} required objects do not fit a {w}x{h} canvas");
         var objects = new List<SceneObject>();
         foreach (var r in required ?? [])
         {
@@ -90,7 +104,7 @@ public sealed class SceneGenerator(Random random)
         while (objects.Count < count && cells.Count > 0)
         {
             var cell = TakeCell(cells);
-            objects.Add(new SceneObject(Pick(Palette.Shapes), Pick(Palette.Colors), cell.X, cell.Y, Random.Next(28, 46)));
+            objects.Add(new SceneObject(Pick(Palette.Shapes), Pick(Palette.Colors), cell.X, cell.Y, Random.Next(30, 46)));
         }
         return new Scene(w, h, Palette.White, objects, []);
     }

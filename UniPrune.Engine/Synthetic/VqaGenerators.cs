@@ -12,29 +12,31 @@ internal static class VqaGenerators
         {
             var (w, h) = gen.NextSize();
             string category, text, question;
-            int scale = gen.Random.Next(1, 3);
+            int scale = 2;
             switch (i % 4)
             {
                 case 0: category = "Regular Text Recognition"; text = gen.Pick(Palette.Words); question = "what is written in the image?"; break;
-                case 1: category = "Digit String Recognition"; text = SyntheticSuite.Int(gen.Random.Next(100, 99999)); question = "what is the number in the image?"; break;
+                case 1: category = "Digit String Recognition"; text = SyntheticSuite.Int(gen.Random.Next(10, 1000)); question = "what is the number in the image?"; break;
                 case 2:
                     category = "Non-Semantic Text Recognition";
-                    text = new string(Enumerable.Range(0, gen.Random.Next(4, 7)).Select(_ => (char)('a' + gen.Random.Next(26))).ToArray());
+                    text = new string(Enumerable.Range(0, 3).Select(_ => (char)('a' + gen.Random.Next(26))).ToArray());
                     question = "what is written in the image?";
                     break;
                 default:
                     category = "Key Information Extraction";
                     string name = gen.Pick(Palette.Words);
                     text = SyntheticSuite.Int(gen.Random.Next(10, 999));
+                    // A receipt needs the widest canvas: "item: rocket" is 142 px at scale 2.
                     var lines = new List<SceneText>
                     {
-                        new($"item: {name}", 10, 10, scale, Palette.Black),
-                        new($"total: {text}", 10, 10 + 12 * scale, scale, Palette.Black),
-                        new($"tax: {gen.Random.Next(1, 99)}", 10, 10 + 24 * scale, scale, Palette.Black),
+                        new($"item: {name}", 6, 8, scale, Palette.Black),
+                        new($"total: {text}", 6, 8 + 10 * scale, scale, Palette.Black),
+                        new($"tax: {gen.Random.Next(1, 99)}", 6, 8 + 20 * scale, scale, Palette.Black),
                     };
-                    table.Add(Row(i, new Scene(w, h, Palette.White, [], lines), "what is the total on the receipt?", text, category));
+                    table.Add(Row(i, new Scene(224, gen.Pick(new[] { 112, 168, 224 }), Palette.White, [], lines), "what is the total on the receipt?", text, category));
                     continue;
             }
+            scale = MmeGenerator.TextScale(gen, w, text);
             int x = gen.Random.Next(4, Math.Max(5, w - BitmapFont.MeasureWidth(text, scale) - 4));
             int y = gen.Random.Next(4, h - BitmapFont.GlyphHeight * scale - 4);
             var scene = gen.Objects(gen.Random.Next(0, 3), (w, h));
@@ -69,7 +71,7 @@ internal static class VqaGenerators
                 var others = Palette.Shapes.Where(s => s != shape).ToList();
                 var required = Enumerable.Range(0, answer).Select(_ => new SceneObject(shape, gen.Pick(Palette.Colors), 0, 0, 32)).ToList();
                 required.AddRange(Enumerable.Range(0, gen.Random.Next(0, 4)).Select(_ => new SceneObject(gen.Pick(others), gen.Pick(Palette.Colors), 0, 0, 32)));
-                scene = gen.Objects(required.Count, (448, 336), required);
+                scene = gen.Objects(required.Count, (224, 168), required);
                 question = $"How many {Palette.Plural(shape)} are there in the image?";
                 task = "counting";
             }

@@ -5,7 +5,8 @@ using UniPrune.Engine.Synthetic;
 namespace UniPrune.Engine.Training;
 
 /// <summary>One teacher-forced example: the exact prompt the benchmark would send (family policy), its images and the target answer text.</summary>
-public sealed record TrainingExample(string Dataset, DatasetSample Sample, PromptPlan Plan, string Answer);
+/// <param name="Sample">The benchmark-format row, or null for a training-only caption example.</param>
+public sealed record TrainingExample(string Dataset, DatasetSample? Sample, PromptPlan Plan, string Answer);
 
 /// <summary>
 /// A synthetic split read back through the real dataset readers, with each family's evaluation prompt policy, so training
@@ -48,6 +49,15 @@ public static class SyntheticTrainingSet
         }
         return examples;
     }
+
+    /// <summary>
+    /// Caption examples (see <see cref="CaptionGenerator"/>): the image then "Describe the image.", as a message every
+    /// family lays out with its own chat template, target = the caption.
+    /// </summary>
+    public static IReadOnlyList<TrainingExample> CaptionExamples(int seed, int count) =>
+        CaptionGenerator.Generate(seed, count).Select((c, i) => new TrainingExample("caption", null,
+            new PromptPlan(new PromptMessage([new ImageSegment(0), new TextSegment(CaptionGenerator.Question)]),
+                [SampleImage.FromBase64(c.Base64Png, $"caption {i}")], 64, null, null, "caption"), c.Caption)).ToList();
 
     /// <summary>The text a perfect model would generate: the gold answer in the form the scorer accepts.</summary>
     public static string TargetAnswer(string dataset, DatasetSample sample)

@@ -54,7 +54,9 @@ public static class TrainCommand
         var clock = Stopwatch.StartNew();
         var work = Path.Combine(Path.GetTempPath(), $"uniprune-train-{Environment.ProcessId}");
         var train = SyntheticTrainingSet.Load(work, SyntheticSplit.Train, trainSamples);
-        var examples = SyntheticTrainingSet.Examples(train, Datasets.ModelFamilies.Llava15);
+        var examples = SyntheticTrainingSet.Examples(train, Datasets.ModelFamilies.Llava15).ToList();
+        int captions = Int(options, "captions", 0);
+        if (captions > 0) examples.AddRange(SyntheticTrainingSet.CaptionExamples(seed, captions));
         // The placeholder is an added token, never a learned piece: it is cut out of the prompts the vocabulary learns from.
         var corpus = examples.Select(e => Llava15Prompt.Build(e.Plan.Message, LlavaPromptStyle.VlmEvalKit).Replace(Llava15Prompt.ImagePlaceholder, " ")).Concat(examples.Select(e => e.Answer));
         EmbeddedLlava.WriteFolder(folder, corpus);
@@ -76,7 +78,7 @@ public static class TrainCommand
         var record = new Dictionary<string, object>
         {
             ["family"] = family, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
-            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["examples"] = examples.Count,
+            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["examples"] = examples.Count,
             ["parameters"] = parameterCount, ["train_seconds"] = Math.Round(trainSeconds), ["final_loss"] = logs.Count > 0 ? Math.Round(logs[^1].Loss, 4) : double.NaN,
             ["threads"] = get_num_threads(),
         };
