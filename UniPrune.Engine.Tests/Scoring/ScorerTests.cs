@@ -244,7 +244,8 @@ public class OcrBenchScorerTests
         Assert.Equal([1, 1, 1, 0, 1], report.Samples.Select(s => s.Score));
         Assert.Equal(1, report.Metrics["Text Recognition"]);
         Assert.Equal(4, report.MainScore);
-        Assert.Equal(0.4, report.Score100, 10);
+        Assert.Equal(0.4, report.Metrics["Final Score Norm"], 10); // VLMEvalKit's Final/10, out of 1000 rows
+        Assert.Equal(80, report.Score100, 10);                        // the hit rate: equal to Final/10 on the official 1000 rows
         Assert.Equal(1, report.Categories[OcrBenchScorer.Hme]);
     }
 

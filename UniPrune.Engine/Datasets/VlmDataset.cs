@@ -28,8 +28,8 @@ public abstract class VlmDataset
     /// <summary>VLMEvalKit's dataset name (also the TSV's base name).</summary>
     public abstract string Name { get; }
     public virtual string FileName => Name + ".tsv";
-    /// <summary>The MD5 VLMEvalKit checks the downloaded file against.</summary>
-    public abstract string Md5 { get; }
+    /// <summary>The MD5 VLMEvalKit checks the downloaded file against; null for the project's own synthetic tables (no upstream file).</summary>
+    public abstract string? Md5 { get; }
     /// <summary>Rows evaluated (after rows without an image are dropped), where known.</summary>
     public abstract int? ExpectedSampleCount { get; }
     public abstract DatasetKind Kind { get; }
@@ -45,7 +45,7 @@ public abstract class VlmDataset
     public IReadOnlyList<DatasetSample> Load(string? root = null, PandasNaBehavior na = PandasNaBehavior.Pandas2)
     {
         string path = LmuData.Locate(FileName, root);
-        LmuData.VerifyMd5(path, Md5);
+        if (Md5 is { } md5) LmuData.VerifyMd5(path, md5);
         var samples = LoadFile(path, na);
         if (!LmuData.SkipMd5 && ExpectedSampleCount is { } expected && samples.Count != expected)
             throw new DatasetFormatException(path, $"{samples.Count} rows with an image, expected {expected} for {Name}");
@@ -105,14 +105,17 @@ public abstract class MultipleChoiceDataset : VlmDataset
         McqScorer.ScoreAsync(Name, predictions, Circular, context ?? ScoringContext.Default, cancellationToken);
 }
 
-public sealed class MmeDataset : YesNoDataset
+/// <summary>MME; with a declared category subset (the synthetic MME_SYN) it scores only those categories (see <see cref="MmeCategorySet"/>).</summary>
+public sealed class MmeDataset(MmeCategorySet? categories = null) : YesNoDataset
 {
-    public override string Name => "MME";
-    public override string Md5 => "b36b43c3f09801f5d368627fb92187c3";
-    public override int? ExpectedSampleCount => 2374;
+    public MmeCategorySet Categories { get; } = categories ?? MmeCategorySet.Official;
+    private bool Official => Categories.Declared is null;
+    public override string Name => Categories.Dataset;
+    public override string? Md5 => Official ? "b36b43c3f09801f5d368627fb92187c3" : null;
+    public override int? ExpectedSampleCount => Official ? 2374 : null;
     public override IReadOnlyList<string> RequiredColumns => ["index", "question", "answer", "category", "image_path"];
     public override Task<ScoreReport> ScoreAsync(IReadOnlyList<SamplePrediction> predictions, ScoringContext? context = null, CancellationToken cancellationToken = default) =>
-        MmeScorer.ScoreAsync(predictions, context ?? ScoringContext.Default, cancellationToken);
+        MmeScorer.ScoreAsync(predictions, context ?? ScoringContext.Default, Categories, cancellationToken);
 }
 
 public sealed class PopeDataset : YesNoDataset
@@ -212,9 +215,10 @@ public sealed class MiaBenchDataset : VlmDataset
         MiaBenchScorer.ScoreAsync(predictions, context ?? ScoringContext.Default, cancellationToken);
 }
 
-/// <summary>The paper's datasets by VLMEvalKit name.</summary>
+/// <summary>The paper's datasets by VLMEvalKit name, and the project's synthetic benchmark kinds.</summary>
 public static class DatasetCatalog
 {
+    /// <summary>The paper's twelve VLMEvalKit datasets.</summary>
     public static IReadOnlyList<VlmDataset> All { get; } =
     [
         new MmeDataset(), new MmBenchDataset("EN"), new MmBenchDataset("CN"), new SeedBench2PlusDataset(), new OcrBenchDataset(),
@@ -222,7 +226,16 @@ public static class DatasetCatalog
         new MathVisionDataset(mini: true), new MiaBenchDataset(),
     ];
 
+    /// <summary>
+    /// Benchmark kinds that exist only for the synthetic suite, where the real class cannot score the synthetic table as it
+    /// is: MME over a declared category subset, MathVista and MIA-Bench by rule instead of an LLM judge.
+    /// </summary>
+    public static IReadOnlyList<VlmDataset> Synthetic { get; } =
+    [
+        new MmeDataset(SyntheticBenchmarks.MmeCategories), new MathVistaSyntheticDataset(), new MiaBenchSyntheticDataset(),
+    ];
+
     public static VlmDataset Get(string name) =>
-        All.FirstOrDefault(d => d.Name == name)
-        ?? throw new ArgumentException($"unknown dataset '{name}'; known: {string.Join(", ", All.Select(d => d.Name))}");
+        All.Concat(Synthetic).FirstOrDefault(d => d.Name == name)
+        ?? throw new ArgumentException($"unknown dataset '{name}'; known: {string.Join(", ", All.Concat(Synthetic).Select(d => d.Name))}");
 }

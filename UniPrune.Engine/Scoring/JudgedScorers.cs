@@ -52,12 +52,7 @@ public static class MathVistaScorer
     public static async Task<ScoreReport> ScoreAsync(IReadOnlyList<SamplePrediction> predictions, ScoringContext context, CancellationToken ct = default)
     {
         var (texts, numeric) = PredictionFile.RoundTrip(predictions.Select(p => p.Prediction).ToList(), context.Predictions, context.NaBehavior);
-        var total = new Dictionary<string, int>(StringComparer.Ordinal);
-        var prefetched = new Dictionary<string, int>(StringComparer.Ordinal);
-        var hits = new Dictionary<string, int>(StringComparer.Ordinal);
-        var order = new List<string>();
-        void Count(Dictionary<string, int> counter, string key) { counter[key] = counter.GetValueOrDefault(key) + 1; if (!order.Contains(key)) order.Add(key); }
-        var samples = new List<SampleScore>();
+        var outcomes = new List<Outcome>();
         for (int i = 0; i < predictions.Count; i++)
         {
             var sample = predictions[i].Sample;
@@ -81,7 +76,79 @@ public static class MathVistaScorer
                     break;
                 }
             }
-            bool hit = PostCheckFinal(sample, result);
+            outcomes.Add(new Outcome(sample, result.Text, PostCheckFinal(sample, result), log, log == "Prefetch succeed"));
+        }
+        bool lowerBound = context.Judge is null;
+        return Aggregate("MathVista_MINI", outcomes, withPrefetchRate: true,
+            lowerBound ? "prefetch-only lower bound (no judge configured)" : $"judge:{context.Judge!.Model}", lowerBound,
+            lowerBound ? [JudgeSettings.NotConfiguredReason] : []);
+    }
+
+    /// <summary>
+    /// Judge-free scoring for the project's synthetic MathVista table: a rule extracts the answer the judge would (the whole
+    /// prediction when it parses as the answer type, else its last number; a float is rounded to the row's <c>precision</c>
+    /// as MathVista's own normaliser does), then VLMEvalKit's post_check compares it (integer/float equality; for
+    /// multi_choice can_infer's letter or option text against answer_option). Text answers compare stripped and lower-cased
+    /// (upstream's text branch compares 'None', which would make them unanswerable).
+    /// </summary>
+    public static ScoreReport ScoreByRule(string dataset, IReadOnlyList<SamplePrediction> predictions, ScoringContext context)
+    {
+        var (texts, numeric) = PredictionFile.RoundTrip(predictions.Select(p => p.Prediction).ToList(), context.Predictions, context.NaBehavior);
+        var outcomes = new List<Outcome>();
+        for (int i = 0; i < predictions.Count; i++)
+        {
+            var sample = predictions[i].Sample;
+            var extracted = RuleExtract(sample, PyValue.FromColumn(texts[i], numeric));
+            bool freeText = sample.Require("question_type", "multi_choice or free_form") != "multi_choice"
+                && sample.Require("answer_type", "integer, float, text or list") is not ("integer" or "float");
+            bool hit = freeText
+                ? PythonText.Lower(extracted.Text) == PythonText.Lower(PythonText.Strip(sample.Cell("answer")?.Display ?? "nan"))
+                : PostCheckFinal(sample, extracted);
+            outcomes.Add(new Outcome(sample, extracted.Text, hit, "rule", false));
+        }
+        return Aggregate(dataset, outcomes, withPrefetchRate: false, "rule: post_check on the rule-extracted answer (no judge)", false,
+            ["judge-free synthetic scoring: the answer is extracted by rule (whole prediction or its last number), then compared by VLMEvalKit's post_check"]);
+    }
+
+    private static readonly System.Text.RegularExpressions.Regex Number = new(@"-?\d+(?:\.\d+)?", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    /// <summary>The rule extraction of <see cref="ScoreByRule"/> for one prediction.</summary>
+    internal static PyValue RuleExtract(DatasetSample sample, PyValue prediction)
+    {
+        if (sample.Require("question_type", "multi_choice or free_form") == "multi_choice") return prediction; // can_infer reads letters and option texts
+        string answerType = sample.Require("answer_type", "integer, float, text or list");
+        if (answerType is not ("integer" or "float")) return PyValue.FromText(PythonText.Strip(prediction.Text));
+        bool parses = answerType == "integer" ? prediction.TryInt(out _) : prediction.TryFloat(out _);
+        var candidate = prediction;
+        if (!parses)
+        {
+            var numbers = Number.Matches(prediction.Text);
+            if (numbers.Count == 0) return prediction;
+            candidate = PyValue.FromText(numbers[^1].Value);
+        }
+        if (answerType == "float" && sample.Text("precision") is { } precisionText && PythonText.TryParseFloat(precisionText, out double digits)
+            && digits is >= 0 and <= 15 && candidate.TryFloat(out double value))
+        {
+            double rounded = Math.Round(value, (int)digits, MidpointRounding.ToEven);
+            return new PyValue(PythonText.FloatRepr(rounded), rounded, false);
+        }
+        return candidate;
+    }
+
+    private sealed record Outcome(DatasetSample Sample, string Result, bool Hit, string Log, bool Prefetched);
+
+    /// <summary>MathVista_acc: accuracy Overall, per skill and per task (a skill equal to the task counts twice, as upstream).</summary>
+    private static ScoreReport Aggregate(string dataset, IReadOnlyList<Outcome> outcomes, bool withPrefetchRate, string mode, bool lowerBound, IReadOnlyList<string> notes)
+    {
+        var total = new Dictionary<string, int>(StringComparer.Ordinal);
+        var prefetched = new Dictionary<string, int>(StringComparer.Ordinal);
+        var hits = new Dictionary<string, int>(StringComparer.Ordinal);
+        var order = new List<string>();
+        void Count(Dictionary<string, int> counter, string key) { counter[key] = counter.GetValueOrDefault(key) + 1; if (!order.Contains(key)) order.Add(key); }
+        var samples = new List<SampleScore>();
+        foreach (var outcome in outcomes)
+        {
+            var sample = outcome.Sample;
             string task = sample.Require("task", "the MathVista task name");
             string skillsText = sample.Text("skills") ?? "nan";
             List<string> skills;
@@ -89,12 +156,11 @@ public static class MathVistaScorer
             catch (PythonLiteralException) { skills = [skillsText]; } // eval SyntaxError → the raw text, as upstream
             foreach (string key in new[] { "Overall" }.Concat(skills).Append(task))
             {
-                // Overall, each skill, then the task, as MathVista_acc counts them (a skill equal to the task counts twice there too).
                 Count(total, key);
-                if (log == "Prefetch succeed") Count(prefetched, key);
-                if (hit) Count(hits, key);
+                if (outcome.Prefetched) Count(prefetched, key);
+                if (outcome.Hit) Count(hits, key);
             }
-            samples.Add(new SampleScore(sample.Index, result.Text, hit ? 1 : 0, log));
+            samples.Add(new SampleScore(sample.Index, outcome.Result, outcome.Hit ? 1 : 0, outcome.Log));
         }
         var metrics = new Dictionary<string, double>(StringComparer.Ordinal);
         var categories = new Dictionary<string, double>(StringComparer.Ordinal);
@@ -102,14 +168,20 @@ public static class MathVistaScorer
         {
             double acc = 100.0 * hits.GetValueOrDefault(key) / total[key];
             double rate = 100.0 * prefetched.GetValueOrDefault(key) / total[key];
-            if (key == "Overall") { metrics["acc"] = acc; metrics["prefetch_rate"] = rate; metrics["tot"] = total[key]; metrics["hit"] = hits.GetValueOrDefault(key); }
-            else { categories[key] = acc; categories[$"prefetch_rate/{key}"] = rate; }
+            if (key == "Overall")
+            {
+                metrics["acc"] = acc;
+                if (withPrefetchRate) metrics["prefetch_rate"] = rate;
+                metrics["tot"] = total[key]; metrics["hit"] = hits.GetValueOrDefault(key);
+            }
+            else
+            {
+                categories[key] = acc;
+                if (withPrefetchRate) categories[$"prefetch_rate/{key}"] = rate;
+            }
         }
         double overall = metrics.GetValueOrDefault("acc", double.NaN);
-        bool lowerBound = context.Judge is null;
-        return new ScoreReport("MathVista_MINI", "Overall acc", overall, overall, metrics, categories, predictions.Count,
-            lowerBound ? "prefetch-only lower bound (no judge configured)" : $"judge:{context.Judge!.Model}", lowerBound, samples,
-            lowerBound ? [JudgeSettings.NotConfiguredReason] : []);
+        return new ScoreReport(dataset, "Overall acc", overall, overall, metrics, categories, outcomes.Count, mode, lowerBound, samples, notes);
     }
 
     private static IReadOnlyList<ChoiceOption> Choices(DatasetSample sample)

@@ -72,8 +72,11 @@ public static class OcrBenchScorer
             ["Final Score Norm"] = final / 10,
         };
         var notes = new List<string>();
-        if (predictions.Count != 1000) notes.Add($"{predictions.Count} rows: Final Score counts hits, so it is out of {predictions.Count}, not 1000");
-        return new ScoreReport("OCRBench", "Final Score", final, final / 10, metrics, categories, predictions.Count, "substring", false, samples, notes);
+        // Score100 is the hit rate: Final/10 on the official 1000 rows, and still 0–100 on a subset or the synthetic table.
+        double score100 = predictions.Count > 0 ? 100.0 * final / predictions.Count : double.NaN;
+        if (predictions.Count != 1000)
+            notes.Add($"{predictions.Count} rows: Final Score counts hits, so it is out of {predictions.Count}, not 1000; Score100 = 100 × hits / rows (Final Score Norm stays Final/10)");
+        return new ScoreReport("OCRBench", "Final Score", final, score100, metrics, categories, predictions.Count, "substring", false, samples, notes);
     }
 }
 

@@ -35,6 +35,31 @@ public static class YesNoExtraction
     internal static string Mode(ScoringContext context) => context.Judge is null ? "exact_matching" : $"judge:{context.Judge.Model}";
 }
 
+/// <summary>
+/// Which MME categories a file covers. <see cref="Official"/>: VLMEvalKit's 14, all required, headline perception+reasoning
+/// (0–2800). <see cref="Declared"/>: an explicit subset (the synthetic suite's MME_SYN), every row's category must be one of
+/// them, and the headline is the sum of (acc + acc+) over the categories present, normalised by 200 per category.
+/// </summary>
+public sealed class MmeCategorySet
+{
+    /// <summary>The dataset name reported (MME, MME_SYN).</summary>
+    public string Dataset { get; }
+    /// <summary>The declared categories, or null for VLMEvalKit's full set.</summary>
+    public IReadOnlyList<string>? Declared { get; }
+
+    private MmeCategorySet(string dataset, IReadOnlyList<string>? declared) { Dataset = dataset; Declared = declared; }
+
+    public static MmeCategorySet Official { get; } = new("MME", null);
+
+    public static MmeCategorySet Subset(string dataset, IReadOnlyList<string> categories)
+    {
+        var unknown = categories.Where(c => !MmeScorer.Perception.Contains(c) && !MmeScorer.Reasoning.Contains(c)).ToList();
+        if (categories.Count == 0 || unknown.Count > 0 || categories.Distinct().Count() != categories.Count)
+            throw new ArgumentException($"{dataset}: an MME category subset must list distinct MME categories (unknown: {string.Join(", ", unknown)}; known: {string.Join(", ", MmeScorer.Perception.Concat(MmeScorer.Reasoning))})");
+        return new MmeCategorySet(dataset, categories);
+    }
+}
+
 /// <summary>MME: acc and acc+ per category, perception (10 categories) and reasoning (4), plus the paper's 0–100 normalisations.</summary>
 public static class MmeScorer
 {
@@ -43,7 +68,11 @@ public static class MmeScorer
     public static readonly IReadOnlyList<string> Reasoning =
         ["code_reasoning", "commonsense_reasoning", "numerical_calculation", "text_translation"];
 
-    public static async Task<ScoreReport> ScoreAsync(IReadOnlyList<SamplePrediction> predictions, ScoringContext context, CancellationToken ct = default)
+    public static Task<ScoreReport> ScoreAsync(IReadOnlyList<SamplePrediction> predictions, ScoringContext context, CancellationToken ct = default) =>
+        ScoreAsync(predictions, context, MmeCategorySet.Official, ct);
+
+    public static async Task<ScoreReport> ScoreAsync(IReadOnlyList<SamplePrediction> predictions, ScoringContext context, MmeCategorySet categorySet,
+        CancellationToken ct = default)
     {
         var (extracted, logs) = await YesNoExtraction.ExtractAllAsync(predictions, context, ct);
         var notes = new List<string>();
@@ -55,6 +84,8 @@ public static class MmeScorer
             var sample = predictions[i].Sample;
             double score = sample.Require("answer", "Yes or No") == extracted[i] ? 1 : 0;
             string category = sample.Require("category", "an MME category such as 'existence'");
+            if (categorySet.Declared is { } declared && !declared.Contains(category))
+                throw new ScoringException($"{categorySet.Dataset}: {sample.File} line {sample.Line}, column 'category': '{category}' is not one of the declared categories {string.Join(", ", declared)}");
             string imagePath = sample.Require("image_path", "the image's path, the pairing key of MME's two questions");
             if (!stats.TryGetValue(category, out var byImage)) stats[category] = byImage = new Dictionary<string, List<double>>(StringComparer.Ordinal);
             if (!byImage.TryGetValue(imagePath, out var list)) byImage[imagePath] = list = [];
@@ -87,6 +118,8 @@ public static class MmeScorer
             categories[$"acc+/{category}"] = accPlus;
         }
 
+        if (categorySet.Declared is { } subset) return DeclaredSubsetReport(categorySet.Dataset, subset, predictions.Count, categoryScore, categories, samples, notes, context);
+
         double Sum(IReadOnlyList<string> group, string name)
         {
             var missing = group.Where(c => !categoryScore.ContainsKey(c)).ToList();
@@ -109,6 +142,37 @@ public static class MmeScorer
         notes.Add("Score100 = (perception + reasoning) / 2800 × 100; perception_norm100 = perception / 2000 × 100 is stored too");
         return new ScoreReport("MME", "perception+reasoning", total, metrics["total_norm100"], metrics, categories,
             predictions.Count, YesNoExtraction.Mode(context), false, samples, notes);
+    }
+
+    /// <summary>
+    /// A declared subset: (acc + acc+) summed over the categories present, and its 0–100 form (÷ 200 per category), so a
+    /// perfect model scores 100 whichever categories the file has. Mean acc and acc+ over those categories are reported too.
+    /// </summary>
+    private static ScoreReport DeclaredSubsetReport(string dataset, IReadOnlyList<string> declared, int count, Dictionary<string, double> categoryScore,
+        Dictionary<string, double> categories, List<SampleScore> samples, List<string> notes, ScoringContext context)
+    {
+        var missing = declared.Where(c => !categoryScore.ContainsKey(c)).ToList();
+        if (missing.Count > 0)
+        {
+            if (!context.AllowPartial)
+                throw new ScoringException($"{dataset}: no predictions for declared categories {string.Join(", ", missing)}");
+            notes.Add($"partial: {categoryScore.Count} of the {declared.Count} declared categories (missing {string.Join(", ", missing)})");
+        }
+        var present = declared.Where(categoryScore.ContainsKey).ToList();
+        double sum = present.Sum(c => categoryScore[c]);
+        var accPlus = present.Select(c => categories[$"acc+/{c}"]).Where(v => !double.IsNaN(v)).ToList();
+        var metrics = new Dictionary<string, double>(StringComparer.Ordinal)
+        {
+            ["score"] = sum,
+            ["categories"] = present.Count,
+            ["acc"] = present.Count > 0 ? present.Average(c => categories[$"acc/{c}"]) : double.NaN,
+            ["acc+"] = accPlus.Count > 0 ? accPlus.Average() : double.NaN,
+            ["perception"] = present.Where(Perception.Contains).Sum(c => categoryScore[c]),
+            ["reasoning"] = present.Where(Reasoning.Contains).Sum(c => categoryScore[c]),
+        };
+        double score100 = present.Count > 0 ? sum / (200.0 * present.Count) * 100 : double.NaN;
+        notes.Add($"declared category subset ({string.Join(", ", declared)}): score = sum of (acc + acc+) over the categories present; Score100 = score / (200 × categories) × 100");
+        return new ScoreReport(dataset, "score", sum, score100, metrics, categories, count, YesNoExtraction.Mode(context), false, samples, notes);
     }
 }
 

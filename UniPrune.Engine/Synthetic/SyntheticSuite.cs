@@ -25,11 +25,50 @@ public static class SyntheticSuite
             ["OCRBench"] = VqaGenerators.OcrBench,
             ["POPE"] = HallucinationGenerators.Pope,
             ["HallusionBench"] = HallucinationGenerators.HallusionBench,
-            ["MathVista_MINI"] = VqaGenerators.MathVista,
-            ["MIA-Bench"] = VqaGenerators.MiaBench,
+            ["MathVista_MINI"] = MathAndInstructionGenerators.MathVista,
+            ["MIA-Bench"] = MathAndInstructionGenerators.MiaBench,
         };
 
     public static string FileNameOf(string realName) => realName + Suffix;
+
+    /// <summary>
+    /// The benchmark kind (<see cref="Datasets.DatasetCatalog"/> name, the manifest's "benchmark") that reads and scores a table:
+    /// the real dataset class where it takes the synthetic table as it is, else the synthetic kind (MME over its declared
+    /// categories, MathVista and MIA-Bench scored by rule).
+    /// </summary>
+    public static string BenchmarkOf(string realName) => realName switch
+    {
+        "MME" => Datasets.SyntheticBenchmarks.Mme,
+        "MathVista_MINI" => Datasets.SyntheticBenchmarks.MathVista,
+        "MIA-Bench" => Datasets.SyntheticBenchmarks.MiaBench,
+        _ when Generators.ContainsKey(realName) => realName,
+        _ => throw new ArgumentException($"no synthetic table for '{realName}'; known: {string.Join(", ", Generators.Keys)}"),
+    };
+
+    /// <summary>Where the committed TEST split lives, relative to the repository root.</summary>
+    public const string CommittedFolder = "datasets/synthetic";
+    /// <summary>Samples per table of the committed TEST split (MME: images, two rows each).</summary>
+    public const int CommittedSamples = 120;
+
+    public const string GenerateUsage = "generate-suite --out DIR [--split test|train] [--samples 120]";
+
+    /// <summary>The generate-suite verb: writes every table of a split as {name}_SYN.tsv and lists what it wrote.</summary>
+    public static int GenerateCommand(IReadOnlyDictionary<string, string> options)
+    {
+        string folder = options.TryGetValue("out", out var o) ? o : throw new ArgumentException($"missing --out\nusage: {GenerateUsage}");
+        var split = (options.TryGetValue("split", out var s) ? s : "test") switch
+        {
+            "test" => SyntheticSplit.Test,
+            "train" => SyntheticSplit.Train,
+            var other => throw new ArgumentException($"--split '{other}' must be test or train\nusage: {GenerateUsage}"),
+        };
+        int samples = CommittedSamples;
+        if (options.TryGetValue("samples", out var n) && !(int.TryParse(n, NumberStyles.Integer, CultureInfo.InvariantCulture, out samples) && samples > 0))
+            throw new ArgumentException($"--samples '{n}' must be a positive integer\nusage: {GenerateUsage}");
+        foreach (var path in WriteAll(folder, split, samples))
+            Console.WriteLine($"[generate] {path}  {new FileInfo(path).Length / 1024.0:F0} KiB");
+        return 0;
+    }
 
     /// <summary>Seed of one table: fixed per dataset and split, so adding a dataset never changes another's samples.</summary>
     public static int SeedOf(string realName, SyntheticSplit split)
@@ -70,7 +109,7 @@ public static class SyntheticSuite
 /// <summary>The text the embedded models read and write: every non-image field of the training tables, for tokenizer training.</summary>
 public static class SyntheticCorpus
 {
-    private static readonly HashSet<string> NonText = ["index", "image", "image_path", "split", "precision"];
+    private static readonly HashSet<string> NonText = ["index", "image", "image_path", "split", "precision", "constraint"];
 
     public static IEnumerable<string> Texts(SyntheticSplit split, int samplesPerTable, IEnumerable<string>? templateTexts = null)
     {

@@ -5,8 +5,7 @@ using UniPrune.Engine.Scoring;
 
 namespace UniPrune.Engine.Training;
 
-/// <param name="Accuracy">The dataset's main score on a 0–100 scale, except MME: the synthetic MME has only some of the 14
-/// categories, so its 2800-point sum is meaningless; per-question accuracy is used (the scorer's own per-sample scores).</param>
+/// <param name="Accuracy">The dataset's main score on a 0–100 scale (MME_SYN: normalised over the categories it declares).</param>
 /// <param name="PerSample">Mean of the scorer's per-sample scores (×100).</param>
 public sealed record DatasetAccuracy(string Dataset, int Samples, double Accuracy, double PerSample, string MainMetric, double MainScore,
     IReadOnlyList<(string Index, string Prediction)> Predictions);
@@ -34,7 +33,7 @@ public static class SyntheticEvaluator
         var report = dataset.ScoreAsync(predictions, new ScoringContext { AllowPartial = true }).GetAwaiter().GetResult();
         var scored = report.Samples.Where(s => !double.IsNaN(s.Score)).ToList();
         double perSample = scored.Count == 0 ? double.NaN : 100 * scored.Average(s => s.Score);
-        return new DatasetAccuracy(datasetName, samples.Count, datasetName == "MME" ? perSample : report.Score100, perSample, report.MainMetric, report.MainScore,
+        return new DatasetAccuracy(datasetName, samples.Count, report.Score100, perSample, report.MainMetric, report.MainScore,
             predictions.Select(p => (p.Sample.Index, p.Prediction)).ToList());
     }
 }

@@ -14,25 +14,25 @@ public sealed record TrainingExample(string Dataset, DatasetSample? Sample, Prom
 /// </summary>
 public static class SyntheticTrainingSet
 {
-    /// <summary>
-    /// The synthetic tables whose columns satisfy the real dataset classes today. MathVista_MINI_SYN lacks "choices" and
-    /// MIA-Bench_SYN has instruction/constraint instead of MIA's component columns, so the real readers refuse them.
-    /// </summary>
-    public static readonly IReadOnlyList<string> ReadableDatasets =
-        ["MME", "MMBench_DEV_EN", "SEEDBench2_Plus", "ScienceQA_TEST", "OCRBench", "POPE", "HallusionBench"];
+    /// <summary>Every table of the synthetic suite, by its real dataset name; each is read and scored by <see cref="SyntheticSuite.BenchmarkOf"/>'s class.</summary>
+    public static readonly IReadOnlyList<string> Tables = SyntheticSuite.Generators.Keys.ToList();
 
-    /// <summary>Writes the split's tables into <paramref name="folder"/> and reads them back as samples per dataset.</summary>
+    /// <summary>
+    /// Writes the split's tables (real names; default all) into <paramref name="folder"/> and reads them back as samples,
+    /// keyed by the benchmark kind that reads and scores them (MME_SYN, MMBench_DEV_EN, ..., MIA-Bench_SYN).
+    /// </summary>
     public static IReadOnlyDictionary<string, IReadOnlyList<DatasetSample>> Load(string folder, SyntheticSplit split, int samplesPerDataset,
         IReadOnlyList<string>? datasets = null)
     {
         Directory.CreateDirectory(folder);
         var result = new Dictionary<string, IReadOnlyList<DatasetSample>>();
-        foreach (var name in datasets ?? ReadableDatasets)
+        foreach (var name in datasets ?? Tables)
         {
             var table = SyntheticSuite.Generate(name, split, samplesPerDataset);
             string path = Path.Combine(folder, $"{SyntheticSuite.FileNameOf(name)}_{split}.tsv");
             table.WriteTsv(path);
-            result[name] = DatasetCatalog.Get(name).LoadFile(path);
+            string benchmark = SyntheticSuite.BenchmarkOf(name);
+            result[benchmark] = DatasetCatalog.Get(benchmark).LoadFile(path);
         }
         return result;
     }
@@ -45,7 +45,7 @@ public static class SyntheticTrainingSet
         {
             var dataset = DatasetCatalog.Get(name);
             foreach (var sample in rows)
-                examples.Add(new TrainingExample(name, sample, policy.Build(dataset, sample), TargetAnswer(name, sample)));
+                examples.Add(new TrainingExample(name, sample, policy.Build(dataset, sample), TargetAnswer(dataset, sample)));
         }
         return examples;
     }
@@ -59,17 +59,23 @@ public static class SyntheticTrainingSet
             new PromptPlan(new PromptMessage([new ImageSegment(0), new TextSegment(CaptionGenerator.Question)]),
                 [SampleImage.FromBase64(c.Base64Png, $"caption {i}")], 64, null, null, "caption"), c.Caption)).ToList();
 
-    /// <summary>The text a perfect model would generate: the gold answer in the form the scorer accepts.</summary>
-    public static string TargetAnswer(string dataset, DatasetSample sample)
+    /// <summary>The text a perfect model would generate: the gold answer in the form the dataset's scorer gives full credit.</summary>
+    public static string TargetAnswer(string benchmark, DatasetSample sample) => TargetAnswer(DatasetCatalog.Get(benchmark), sample);
+
+    public static string TargetAnswer(VlmDataset dataset, DatasetSample sample)
     {
         string answer = sample.Require("answer", "the gold answer");
-        if (dataset == "OCRBench")
+        return dataset switch
         {
             // OCRBench stores a Python list of accepted strings; the first is the one to say.
-            var inner = answer.Trim();
-            if (inner.StartsWith('[') && inner.EndsWith(']')) inner = inner[1..^1].Split(',')[0].Trim().Trim('\'', '"');
-            return inner;
-        }
-        return answer;
+            OcrBenchDataset => PythonLiteral.ParseStringList(answer) is [var first, ..] ? first
+                : throw new DatasetFormatException(sample.File, $"line {sample.Line}, column 'answer': expected a non-empty list literal, got {answer}"),
+            // MathVista's hint asks multiple choice for the option letter, free form for the value.
+            MathVistaSyntheticDataset when sample.Require("question_type", "multi_choice or free_form") == "multi_choice"
+                => sample.Require("answer_option", "the correct option letter"),
+            MiaBenchSyntheticDataset => Scoring.FormatConstraints.ReferenceResponse(sample.Require("constraint", "a format constraint"),
+                Scoring.FormatConstraints.ContentItems(answer), sample.Text("keyword")),
+            _ => answer, // option letters and Yes/No as stored
+        };
     }
 }

@@ -25,12 +25,14 @@ public static class TrainCommand
         usage:
           train    --family llava --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--test-samples 60] [--threads 1]
           evaluate --family llava --model DIR [--test-samples 60] [--threads 1] [--methods divprune,fastv] [--retentions 0.333,0.222,0.111] [--pruning-test-samples 20]
+          generate-suite --out DIR [--split test|train] [--samples 120]
         """;
 
     public static int Run(string[] args)
     {
         if (args.Length == 0) { Console.Error.WriteLine(Usage); return 2; }
         var options = ParseOptions(args[1..]);
+        if (args[0] == "generate-suite") return SyntheticSuite.GenerateCommand(options);
         // One intra-op thread by default: on a shared, oversubscribed 2-core machine libtorch's thread barriers made a step
         // ~20x slower with 2 threads (measured: no 10 steps in 3 min vs 10 steps in 5 s with 1).
         set_num_threads(Int(options, "threads", 1));
