@@ -48,6 +48,18 @@ public class CommittedSuiteTests
     }
 
     [Fact]
+    public void The_generate_suite_verb_writes_every_table_and_names_a_bad_option()
+    {
+        string folder = TestPaths.NewTempDir();
+        Assert.Equal(0, SyntheticSuite.GenerateCommand(new Dictionary<string, string> { ["out"] = folder, ["split"] = "train", ["samples"] = "2" }));
+        Assert.Equal(SyntheticSuite.Generators.Keys.Select(n => SyntheticSuite.FileNameOf(n) + ".tsv").Order(),
+            Directory.GetFiles(folder, "*.tsv").Select(Path.GetFileName).Order());
+        Assert.Contains("--split", Assert.Throws<ArgumentException>(() => SyntheticSuite.GenerateCommand(new Dictionary<string, string> { ["out"] = folder, ["split"] = "dev" })).Message);
+        Assert.Contains("--samples", Assert.Throws<ArgumentException>(() => SyntheticSuite.GenerateCommand(new Dictionary<string, string> { ["out"] = folder, ["samples"] = "0" })).Message);
+        Assert.Contains("--out", Assert.Throws<ArgumentException>(() => SyntheticSuite.GenerateCommand(new Dictionary<string, string>())).Message);
+    }
+
+    [Fact]
     public void Every_committed_table_is_a_few_hundred_kilobytes_at_most()
     {
         foreach (var path in Directory.GetFiles(Path.Combine(TestPaths.RepoRoot, SyntheticSuite.CommittedFolder), "*.tsv"))
