@@ -22,7 +22,7 @@ public static class SyntheticEvaluator
         foreach (var sample in samples)
         {
             var plan = policy.Build(dataset, sample);
-            var encoded = plan.Images.Select(i => model.EncodeImage(ImageDecoder.Decode(i.Bytes, i.Origin))).ToList();
+            var encoded = plan.Images.Select(i => EncodeForPlan(model, i, plan)).ToList();
             try
             {
                 var result = model.Generate(plan.Message, encoded, hooks?.Invoke(), new GenerationOptions(Math.Min(maxNewTokens, plan.MaxNewTokens)));
@@ -35,5 +35,24 @@ public static class SyntheticEvaluator
         double perSample = scored.Count == 0 ? double.NaN : 100 * scored.Average(s => s.Score);
         return new DatasetAccuracy(datasetName, samples.Count, report.Score100, perSample, report.MainMetric, report.MainScore,
             predictions.Select(p => (p.Sample.Index, p.Prediction)).ToList());
+    }
+
+    /// <summary>
+    /// One image encoded with the plan's per-dataset preprocessing, as the benchmark harness applies it (Qwen: the
+    /// min_pixels override with the folder's max_pixels; InternVL: VLMEvalKit's max_num tiles, 6 when the plan sets none).
+    /// </summary>
+    public static EncodedImage EncodeForPlan(IVisionLanguageModel model, SampleImage image, PromptPlan plan)
+    {
+        var rgb = ImageDecoder.Decode(image.Bytes, image.Origin);
+        switch (model)
+        {
+            case Models.Qwen25VL.Qwen25VLModel qwen when plan.QwenMinPixels is int minPixels:
+                return qwen.EncodeImage(rgb, minPixels, qwen.ImageProcessor!.MaxPixels);
+            case Models.InternVL3.InternVL3Model internvl:
+                internvl.UseMaxTiles(InternVLTrainingFamily.MaxTilesFor(plan));
+                return internvl.EncodeImage(rgb);
+            default:
+                return model.EncodeImage(rgb);
+        }
     }
 }

@@ -1,10 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using UniPrune.Engine.Imaging;
-using UniPrune.Engine.Models.Abstractions;
-using UniPrune.Engine.Models.Common;
-using UniPrune.Engine.Models.Llava15;
 using UniPrune.Engine.Synthetic;
 using static TorchSharp.torch;
 
@@ -15,16 +11,16 @@ namespace UniPrune.Engine.Training;
 /// answer tokens (the benchmark's own prompts), saves model.safetensors, reloads the folder through the family's real
 /// loader and scores it on the TEST split with the real scorers.
 /// <code>
-/// train    --family llava --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--test-samples 60] [--threads 1]
-/// evaluate --family llava --model DIR [--test-samples 60] [--threads 1]
+/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--test-samples 60] [--threads 1]
+/// evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1]
 /// </code>
 /// </summary>
 public static class TrainCommand
 {
     public const string Usage = """
         usage:
-          train    --family llava --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--test-samples 60] [--threads 1]
-          evaluate --family llava --model DIR [--test-samples 60] [--threads 1] [--methods divprune,fastv] [--retentions 0.333,0.222,0.111] [--pruning-test-samples 20]
+          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--test-samples 60] [--threads 1]
+          evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1] [--methods divprune,fastv] [--retentions 0.333,0.222,0.111] [--pruning-test-samples 20]
           generate-suite --out DIR [--split test|train] [--samples 120]
         """;
 
@@ -46,8 +42,7 @@ public static class TrainCommand
 
     private static int Train(Dictionary<string, string> options)
     {
-        string family = Required(options, "family");
-        if (family != "llava") throw new ArgumentException($"--family '{family}': only 'llava' has a training path so far");
+        var family = EmbeddedFamily.Parse(Required(options, "family"));
         string folder = Required(options, "out");
         int seed = Int(options, "seed", 1);
         var settings = new TrainingSettings(seed, Int(options, "steps", 1500), Int(options, "accumulate", 4), Double(options, "lr", 1e-3));
@@ -56,30 +51,23 @@ public static class TrainCommand
         var clock = Stopwatch.StartNew();
         var work = Path.Combine(Path.GetTempPath(), $"uniprune-train-{Environment.ProcessId}");
         var train = SyntheticTrainingSet.Load(work, SyntheticSplit.Train, trainSamples);
-        var examples = SyntheticTrainingSet.Examples(train, Datasets.ModelFamilies.Llava15).ToList();
+        var examples = SyntheticTrainingSet.Examples(train, family.PromptFamily).ToList();
         int captions = Int(options, "captions", 0);
         if (captions > 0) examples.AddRange(SyntheticTrainingSet.CaptionExamples(seed, captions));
-        // The placeholder is an added token, never a learned piece: it is cut out of the prompts the vocabulary learns from.
-        var corpus = examples.Select(e => Llava15Prompt.Build(e.Plan.Message, LlavaPromptStyle.VlmEvalKit).Replace(Llava15Prompt.ImagePlaceholder, " ")).Concat(examples.Select(e => e.Answer));
-        EmbeddedLlava.WriteFolder(folder, corpus);
+        family.WriteFolder(folder, examples);
         Console.WriteLine($"[train] {examples.Count} examples from {train.Count} datasets, tokenizer built ({clock.Elapsed.TotalSeconds:F0} s)");
 
-        var config = Llava15Config.Load(folder);
-        using var model = new Llava15Model(config, new ParameterFactory(ScalarType.Float32, CPU));
-        Trainer.Initialise(model, seed);
-        long parameterCount = model.parameters().Sum(p => p.numel());
-        Console.WriteLine($"[train] llava: {parameterCount:N0} parameters, {settings.Steps} steps x {settings.Accumulate} examples, lr {settings.LearningRate}");
-        var tokenizer = HfTextTokenizer.FromTokenizerJson(Path.Combine(folder, "tokenizer.json"));
-        var processor = ClipImageProcessor.FromPreprocessorConfig(Path.Combine(folder, "preprocessor_config.json"), LlavaImageAspect.PadToSquare);
-        var family_ = new LlavaTrainingFamily(model, tokenizer, processor);
-        var logs = Trainer.Run(family_, examples, settings, log => Console.WriteLine($"[train] step {log.Step,5}  loss {log.Loss:F4}  {log.Seconds:F0} s"));
+        using var model = family.Create(folder, seed);
+        long parameterCount = model.ParameterCount;
+        Console.WriteLine($"[train] {family.Name}: {parameterCount:N0} parameters, {settings.Steps} steps x {settings.Accumulate} examples, lr {settings.LearningRate}");
+        var logs = Trainer.Run(model.Family, examples, settings, log => Console.WriteLine($"[train] step {log.Step,5}  loss {log.Loss:F4}  {log.Seconds:F0} s"));
         double trainSeconds = clock.Elapsed.TotalSeconds;
 
-        var tensors = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().to_type(ScalarType.Float32));
+        var tensors = family.CheckpointTensors(model.Module);
         Core.SafetensorsWriter.Write(Path.Combine(folder, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
         var record = new Dictionary<string, object>
         {
-            ["family"] = family, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
+            ["family"] = family.Name, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
             ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["examples"] = examples.Count,
             ["parameters"] = parameterCount, ["train_seconds"] = Math.Round(trainSeconds), ["final_loss"] = logs.Count > 0 ? Math.Round(logs[^1].Loss, 4) : double.NaN,
             ["threads"] = get_num_threads(),
@@ -95,12 +83,13 @@ public static class TrainCommand
         int testSamples = Int(options, "test-samples", 60);
         var work = Path.Combine(Path.GetTempPath(), $"uniprune-eval-{Environment.ProcessId}");
         var test = SyntheticTrainingSet.Load(work, SyntheticSplit.Test, testSamples);
-        using var model = Llava15Model.Load(folder, new ModelLoadOptions(ScalarType.Float32, CPU, HfTextTokenizer.FromTokenizerJson));
+        var family = EmbeddedFamily.Parse(Required(options, "family"));
+        using var model = family.Load(folder);
         var scores = new List<double>();
         foreach (var (name, samples) in test)
         {
             var clock = Stopwatch.StartNew();
-            var accuracy = SyntheticEvaluator.Evaluate(model, Datasets.ModelFamilies.Llava15, name, samples);
+            var accuracy = SyntheticEvaluator.Evaluate(model, family.PromptFamily, name, samples);
             scores.Add(accuracy.Accuracy);
             var examples = string.Join(" | ", accuracy.Predictions.Take(3).Select(p => p.Prediction));
             Console.WriteLine($"[eval] {name,-16} {accuracy.Accuracy,6:F1}  (per-sample {accuracy.PerSample:F1}, {accuracy.MainMetric} {accuracy.MainScore:F2}; {samples.Count} samples, {clock.Elapsed.TotalSeconds:F0} s)  e.g. {examples}");
@@ -121,7 +110,7 @@ public static class TrainCommand
                     var values = new List<double>();
                     foreach (var (name, samples) in pruningTest)
                     {
-                        var accuracy = SyntheticEvaluator.Evaluate(model, Datasets.ModelFamilies.Llava15, name, samples,
+                        var accuracy = SyntheticEvaluator.Evaluate(model, family.PromptFamily, name, samples,
                             () => Pruning.PruningRegistry.CreateHooks(method, new Pruning.Abstractions.PruningSettings(retention)));
                         values.Add(accuracy.Accuracy);
                         row.Add($"{name} {accuracy.Accuracy:F1}");

@@ -175,8 +175,13 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
     {
         if (pixelValues.dim() != 4 || pixelValues.shape[1] != Config.Vision.NumChannels)
             throw new ArgumentException($"pixel values must be (tiles, {Config.Vision.NumChannels}, H, W); got [{string.Join(", ", pixelValues.shape)}]");
-        using var scope = NewDisposeScope();
         using var _ = inference_mode();
+        return RunVit(pixelValues, keepHiddenStates, clsAttention);
+    }
+
+    private InternVitOutput RunVit(Tensor pixelValues, bool keepHiddenStates, bool clsAttention)
+    {
+        using var scope = NewDisposeScope();
         var output = vision_model.Forward(pixelValues.to(DType, Device), keepHiddenStates, clsAttention);
         output.SelectedFeatures.MoveToOuterDisposeScope();
         output.ClsAttentionPerHead?.MoveToOuterDisposeScope();
@@ -207,8 +212,13 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
     /// <summary>mlp1: LayerNorm(eps 1e-5) → Linear → GELU → Linear, per merged token.</summary>
     public Tensor Project(Tensor shuffled)
     {
-        using var scope = NewDisposeScope();
         using var _ = inference_mode();
+        return ProjectWithGradient(shuffled);
+    }
+
+    private Tensor ProjectWithGradient(Tensor shuffled)
+    {
+        using var scope = NewDisposeScope();
         return mlp1.forward(shuffled.to(DType, Device)).MoveToOuterDisposeScope();
     }
 
@@ -246,11 +256,27 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
         if (pixelValues.dim() != 4 || pixelValues.shape[0] != tiles.Total)
             throw new ArgumentException($"pixel values must be ({tiles.Total} tiles, {Config.Vision.NumChannels}, H, W) for {tiles}; got [{string.Join(", ", pixelValues.shape)}]");
         using var _ = inference_mode();
+        return Encode(pixelValues, tiles, extras);
+    }
+
+    /// <summary>
+    /// Training entry (used by Engine/Training): the same InternViT layers, pixel shuffle, mlp1 and units as
+    /// <see cref="EncodePixels"/>, with autograd (no inference_mode); the tensors belong to the caller's dispose scope.
+    /// </summary>
+    public EncodedImage EncodePixelsForTraining(Tensor pixelValues, InternVLImageTiles tiles)
+    {
+        if (pixelValues.dim() != 4 || pixelValues.shape[0] != tiles.Total)
+            throw new ArgumentException($"pixel values must be ({tiles.Total} tiles, {Config.Vision.NumChannels}, H, W) for {tiles}; got [{string.Join(", ", pixelValues.shape)}]");
+        return Encode(pixelValues, tiles, VisionExtras.None);
+    }
+
+    private EncodedImage Encode(Tensor pixelValues, InternVLImageTiles tiles, VisionExtras extras)
+    {
         using var scope = NewDisposeScope();
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        using var vit = EncodeTiles(pixelValues, clsAttention: extras.HasFlag(VisionExtras.ClsAttention));
+        using var vit = RunVit(pixelValues, keepHiddenStates: false, clsAttention: extras.HasFlag(VisionExtras.ClsAttention));
         var shuffled = PixelShuffle(vit.SelectedFeatures);
-        var embeddings = Project(shuffled);
+        var embeddings = ProjectWithGradient(shuffled);
         var cls = vit.ClsAttentionPerHead is null ? null : PoolClsAttentionPerGroup(vit.ClsAttentionPerHead);
         GreedyDecoder.Synchronize(Device);
         double ms = clock.Elapsed.TotalMilliseconds;
@@ -297,14 +323,8 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
         var tokenizer = Tokenizer ?? throw new InvalidOperationException(
             $"{Identity.Name}: no tokenizer (tokenizer.json absent or no TokenizerLoader given); use RunPrompt with token ids");
         var tokens = Tokens!;
-        // Images enter in the order the message names them, one placeholder each.
-        var order = prompt.Segments.OfType<ImageSegment>().Select(s => s.ImageIndex).ToList();
-        foreach (var index in order)
-            if (index < 0 || index >= images.Count) throw new ArgumentException($"the prompt refers to image {index} but {images.Count} were given");
-        var ordered = order.Select(i => images[i]).ToList();
-        var tilesPerImage = ordered.Select(i => i.TokenCount / Config.ImageTokensPerTile).ToList();
-        string text = InternVL3Prompt.Expand(InternVL3Prompt.UserContent(prompt), tilesPerImage, Config.ImageTokensPerTile);
-        var ids = tokenizer.Encode(text);
+        var ordered = InOrder(prompt, images);
+        var ids = TokenizePrompt(prompt, images);
         var stops = new HashSet<long> { tokens.EndOfTurn };
         if (options.ExtraStopTokenIds is not null) stops.UnionWith(options.ExtraStopTokenIds.Select(t => (long)t));
         using var run = RunPrompt(ids, ordered, hooks, options.MaxNewTokens, stops);
@@ -313,6 +333,24 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
         int separator = decoded.IndexOf(InternVL3Prompt.EndOfTurn, StringComparison.Ordinal);
         if (separator >= 0) decoded = decoded[..separator];
         return run.ToResult(decoded.Trim(), ordered);
+    }
+
+    /// <summary>Images in the order the message names them (one placeholder each): the order their rows fill the prompt.</summary>
+    public static List<EncodedImage> InOrder(PromptMessage prompt, IReadOnlyList<EncodedImage> images)
+    {
+        var order = prompt.Segments.OfType<ImageSegment>().Select(s => s.ImageIndex).ToList();
+        foreach (var index in order)
+            if (index < 0 || index >= images.Count) throw new ArgumentException($"the prompt refers to image {index} but {images.Count} were given");
+        return order.Select(i => images[i]).ToList();
+    }
+
+    /// <summary>VLMEvalKit's image placement, the internvl2_5 template and one &lt;img&gt;&lt;IMG_CONTEXT&gt;…&lt;/img&gt; block per image (message order), tokenised.</summary>
+    public IReadOnlyList<long> TokenizePrompt(PromptMessage prompt, IReadOnlyList<EncodedImage> images)
+    {
+        var tokenizer = Tokenizer ?? throw new InvalidOperationException(
+            $"{Identity.Name}: no tokenizer (tokenizer.json absent or no TokenizerLoader given); use RunPrompt with token ids");
+        var tilesPerImage = InOrder(prompt, images).Select(i => i.TokenCount / Config.ImageTokensPerTile).ToList();
+        return tokenizer.Encode(InternVL3Prompt.Expand(InternVL3Prompt.UserContent(prompt), tilesPerImage, Config.ImageTokensPerTile));
     }
 
     /// <summary>
@@ -324,15 +362,33 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
     public PromptRun RunPrompt(IReadOnlyList<long> inputIds, IReadOnlyList<EncodedImage> images, IPruningHooks? hooks, int maxNewTokens,
         IReadOnlySet<long> stopTokenIds, LogitsSelection prefillLogits = LogitsSelection.Last, DecoderTrace? trace = null, bool keepStepLogits = false)
     {
-        long imageContext = (Tokens ?? throw new InvalidOperationException(
-            $"{Identity.Name}: the <IMG_CONTEXT> id is unknown (no tokenizer and no img_context_token_id in preprocessor_config.json)")).ImageContext;
         using var _ = inference_mode();
         using var scope = NewDisposeScope();
-        var (embeds, layout) = Splice(inputIds, images, imageContext);
+        var (embeds, layout, positions) = PrefillInputs(inputIds, images);
         int promptLength = inputIds.Count;
-        var positions = arange(promptLength, dtype: ScalarType.Int64, device: Device).unsqueeze(0);
         return PromptRunner.Run(language_model, _rotary, embeds, positions, layout, hooks, () => PreLlmContextFor(embeds, layout, images, promptLength),
             nextPosition: null, maxNewTokens, stopTokenIds, prefillLogits, trace, keepStepLogits);
+    }
+
+    /// <summary>
+    /// Training entry (used by Engine/Training): float32 logits (L, V) of every row of a tokenised prompt, with autograd,
+    /// through the same splice, position ids and rotary as <see cref="RunPrompt"/>'s unpruned prefill.
+    /// </summary>
+    public Tensor TeacherForcedLogits(IReadOnlyList<long> inputIds, IReadOnlyList<EncodedImage> images)
+    {
+        using var scope = NewDisposeScope();
+        var (embeds, _, positions) = PrefillInputs(inputIds, images);
+        var output = language_model.forward(new DecoderInput { InputsEmbeds = embeds, PositionIds = positions, Rotary = _rotary, Logits = LogitsSelection.All });
+        return output.Logits!.MoveToOuterDisposeScope();
+    }
+
+    private (Tensor Embeds, VisualLayout Layout, Tensor Positions) PrefillInputs(IReadOnlyList<long> inputIds, IReadOnlyList<EncodedImage> images)
+    {
+        long imageContext = (Tokens ?? throw new InvalidOperationException(
+            $"{Identity.Name}: the <IMG_CONTEXT> id is unknown (no tokenizer and no img_context_token_id in preprocessor_config.json)")).ImageContext;
+        var (embeds, layout) = Splice(inputIds, images, imageContext);
+        var positions = arange(inputIds.Count, dtype: ScalarType.Int64, device: Device).unsqueeze(0);
+        return (embeds, layout, positions);
     }
 
     /// <summary>

@@ -210,8 +210,24 @@ public sealed class Qwen25VLModel : nn.Module, IVisionLanguageModel
     /// </summary>
     public EncodedImage EncodePixels(Tensor pixelRows, GridThw grid, VisionExtras extras = VisionExtras.All, VisionTrace? trace = null)
     {
-        if (grid.T != 1) throw new NotSupportedException($"grid {grid}: only still images (T = 1) are supported");
         using var _ = inference_mode();
+        return Encode(pixelRows, grid, extras, trace);
+    }
+
+    /// <summary>
+    /// Training entry (used by Engine/Training): the same tower, windows, merger and unit as <see cref="EncodePixels"/>, with
+    /// autograd (no inference_mode). The embeddings belong to the caller's dispose scope.
+    /// </summary>
+    public EncodedImage EncodePixelsForTraining(Tensor pixelRows, GridThw grid)
+    {
+        using var encoded = Encode(pixelRows, grid, VisionExtras.None, null);
+        // The tower hands its outputs over outside every scope; an alias puts them in the caller's (the graph is kept).
+        return new EncodedImage { Embeddings = encoded.Embeddings.alias(), Units = encoded.Units, VisionMs = encoded.VisionMs };
+    }
+
+    private EncodedImage Encode(Tensor pixelRows, GridThw grid, VisionExtras extras, VisionTrace? trace)
+    {
+        if (grid.T != 1) throw new NotSupportedException($"grid {grid}: only still images (T = 1) are supported");
         var clock = Stopwatch.StartNew();
         var output = visual.Forward(pixelRows.to(Device), [grid], extras.HasFlag(VisionExtras.AttentionReceived), trace);
         GreedyDecoder.Synchronize(Device);
@@ -274,13 +290,31 @@ public sealed class Qwen25VLModel : nn.Module, IVisionLanguageModel
     {
         using var _ = inference_mode();
         using var scope = NewDisposeScope();
-        var (embeds, layout, mrope) = Splice(inputIds, images);
-        int promptLength = inputIds.Count;
-        var positions = tensor(mrope.Rows.SelectMany(r => r).ToArray(), [3, promptLength], dtype: ScalarType.Int64, device: Device);
+        var (embeds, layout, mrope, positions) = PrefillInputs(inputIds, images);
         // Kept rows keep their original 3-D ids, and decoding continues at max(id) + 1 whatever was dropped (P-QWEN).
         var run = PromptRunner.Run(language, _rotary, embeds, positions, layout, hooks, () => PreLlmContextFor(embeds, layout, images),
             mrope.NextPosition, maxNewTokens, stopTokenIds, prefillLogits, trace, keepStepLogits);
         return new Qwen25VLPromptRun(run, mrope);
+    }
+
+    /// <summary>
+    /// Training entry (used by Engine/Training): float32 logits (L, V) of every row of a tokenised prompt, with autograd,
+    /// through the same splice, M-RoPE ids and decoder as <see cref="RunPrompt"/>'s unpruned prefill.
+    /// </summary>
+    public Tensor TeacherForcedLogits(IReadOnlyList<long> inputIds, IReadOnlyList<EncodedImage> images)
+    {
+        using var scope = NewDisposeScope();
+        var (embeds, _, _, positions) = PrefillInputs(inputIds, images);
+        var output = language.forward(new DecoderInput { InputsEmbeds = embeds, PositionIds = positions, Rotary = _rotary, Logits = LogitsSelection.All });
+        return output.Logits!.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The spliced prompt, its layout, its M-RoPE ids and those ids as a (3, L) tensor.</summary>
+    private (Tensor Embeds, VisualLayout Layout, MropePositions Mrope, Tensor Positions) PrefillInputs(IReadOnlyList<long> inputIds, IReadOnlyList<EncodedImage> images)
+    {
+        var (embeds, layout, mrope) = Splice(inputIds, images);
+        var positions = tensor(mrope.Rows.SelectMany(r => r).ToArray(), [3, inputIds.Count], dtype: ScalarType.Int64, device: Device);
+        return (embeds, layout, mrope, positions);
     }
 
     /// <summary>

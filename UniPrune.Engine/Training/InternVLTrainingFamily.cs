@@ -1,0 +1,54 @@
+using UniPrune.Engine.Datasets;
+using UniPrune.Engine.Imaging;
+using UniPrune.Engine.Models.Abstractions;
+using UniPrune.Engine.Models.InternVL3;
+using static TorchSharp.torch;
+
+namespace UniPrune.Engine.Training;
+
+/// <summary>
+/// Teacher-forced loss of an InternVL3 model on one example through the model's own prompt code: VLMEvalKit's image
+/// placement, the internvl2_5 template and the &lt;img&gt;&lt;IMG_CONTEXT&gt;…&lt;/img&gt; expansion
+/// (<see cref="InternVL3Model.TokenizePrompt"/>), dynamic tiles + thumbnail with the plan's max_num (as the harness sets
+/// it), InternViT, pixel shuffle and mlp1 with autograd, the IMG_CONTEXT splice of <see cref="InternVL3Model.TeacherForcedLogits"/>.
+/// Target: the answer's tokens then &lt;|im_end|&gt;. The model needs its tokenizer attached.
+/// </summary>
+public sealed class InternVLTrainingFamily(InternVL3Model model) : ITrainingFamily
+{
+    public nn.Module Module => model;
+
+    public Tensor Loss(TrainingExample example) => TeacherForced(example).Loss();
+
+    public TeacherForcedRows TeacherForced(TrainingExample example)
+    {
+        var tokenizer = model.Tokenizer ?? throw new InvalidOperationException("the InternVL model needs its tokenizer (UseTokenizer) to build training prompts");
+        var images = example.Plan.Images.Select(i => EncodeForTraining(i, example.Plan)).ToList();
+        var ordered = InternVL3Model.InOrder(example.Plan.Message, images);
+        var prompt = model.TokenizePrompt(example.Plan.Message, images);
+        long[] target = [.. tokenizer.Encode(example.Answer), TrainingTokens.Single(tokenizer, InternVL3Prompt.EndOfTurn)];
+        var logits = model.TeacherForcedLogits([.. prompt, .. target], ordered);
+        return TeacherForcedRows.From(logits, prompt, target, ordered);
+    }
+
+    /// <summary>The tile budget the harness uses for this plan (VLMEvalKit's max_num; 6 when the plan sets none).</summary>
+    public static int MaxTilesFor(PromptPlan plan) => plan.InternVLMaxTiles ?? InternVL3Model.VlmEvalKitDefaultMaxTiles;
+
+    private EncodedImage EncodeForTraining(SampleImage image, PromptPlan plan)
+    {
+        using var input = model.ImageProcessor.WithMaxTiles(MaxTilesFor(plan)).Process(ImageDecoder.Decode(image.Bytes, image.Origin));
+        return model.EncodePixelsForTraining(input.PixelValues, InternVLImageTiles.Of(input));
+    }
+
+    /// <summary>
+    /// Trainer.Initialise plus what its name rules miss here: mlp1's LayerNorm starts at identity, and InternViT's layer
+    /// scales (ls1, ls2) at the config's initializer_factor (0.1), as InternVisionEncoderLayer initialises them.
+    /// </summary>
+    public static void Initialise(InternVL3Model model, int seed, double layerScale = 0.1)
+    {
+        Trainer.Initialise(model, seed);
+        TrainingTokens.NormsToIdentity(model);
+        using var _ = no_grad();
+        foreach (var (name, parameter) in model.named_parameters())
+            if (name.EndsWith(".ls1") || name.EndsWith(".ls2")) parameter.fill_(layerScale);
+    }
+}

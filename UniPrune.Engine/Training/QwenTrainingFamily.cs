@@ -1,0 +1,87 @@
+using UniPrune.Engine.Datasets;
+using UniPrune.Engine.Imaging;
+using UniPrune.Engine.Models.Abstractions;
+using UniPrune.Engine.Models.Common;
+using UniPrune.Engine.Models.Qwen25VL;
+using static TorchSharp.torch;
+
+namespace UniPrune.Engine.Training;
+
+/// <summary>The rows of a teacher-forced prompt that predict the answer, and what they should predict.</summary>
+/// <param name="AnswerLogits">(T, V) float32: row t predicts target token t.</param>
+/// <param name="Targets">(T) int64: the answer's tokens, then the turn end.</param>
+/// <param name="InputIds">The whole teacher-forced sequence: the evaluation prompt's ids, then the targets.</param>
+/// <param name="Images">The encoded images in the order they fill the prompt.</param>
+public sealed record TeacherForcedRows(Tensor AnswerLogits, Tensor Targets, long[] InputIds, IReadOnlyList<EncodedImage> Images)
+{
+    public Tensor Loss() => nn.functional.cross_entropy(AnswerLogits, Targets);
+
+    /// <summary>Cuts the answer rows out of all-row logits of <paramref name="prompt"/> + <paramref name="target"/>.</summary>
+    public static TeacherForcedRows From(Tensor allLogits, IReadOnlyList<long> prompt, long[] target, IReadOnlyList<EncodedImage> images)
+    {
+        int length = prompt.Count + target.Length;
+        // Row t predicts token t+1: the answer's tokens are predicted by the target.Length rows before the last.
+        return new TeacherForcedRows(allLogits[(length - target.Length - 1)..(length - 1)], tensor(target, dtype: ScalarType.Int64),
+            [.. prompt, .. target], images);
+    }
+}
+
+/// <summary>
+/// Teacher-forced loss of a Qwen2.5-VL model on one example through the model's own prompt code: the chat template and
+/// one &lt;|image_pad|&gt; per merged token (<see cref="Qwen25VLModel.TokenizePrompt"/>), smart_resize with the plan's
+/// min_pixels override (VLMEvalKit's OCRBench rule, as the harness applies it), the windowed tower and merger with
+/// autograd, the splice and the M-RoPE ids of <see cref="Qwen25VLModel.TeacherForcedLogits"/>. Target: the answer's tokens
+/// then &lt;|im_end|&gt;, where the template ends the assistant turn. The model needs its tokenizer attached.
+/// </summary>
+public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor processor) : ITrainingFamily
+{
+    public nn.Module Module => model;
+
+    public Tensor Loss(TrainingExample example) => TeacherForced(example).Loss();
+
+    public TeacherForcedRows TeacherForced(TrainingExample example)
+    {
+        var tokenizer = model.Tokenizer ?? throw new InvalidOperationException("the Qwen model needs its tokenizer (UseTokenizer) to build training prompts");
+        var images = example.Plan.Images.Select(i => EncodeForTraining(i, example.Plan)).ToList();
+        var ordered = example.Plan.Message.Segments.OfType<ImageSegment>().Select(s => images[s.ImageIndex]).ToList();
+        var prompt = model.TokenizePrompt(example.Plan.Message, images);
+        long[] target = [.. tokenizer.Encode(example.Answer), TrainingTokens.Single(tokenizer, Qwen25VLPrompt.ImEnd)];
+        var logits = model.TeacherForcedLogits([.. prompt, .. target], ordered);
+        return TeacherForcedRows.From(logits, prompt, target, ordered);
+    }
+
+    /// <summary>The processor the harness would use for this plan (min_pixels override, the folder's max_pixels).</summary>
+    public QwenImageProcessor ProcessorFor(PromptPlan plan) => plan.QwenMinPixels is int min ? processor with { MinPixels = min } : processor;
+
+    private EncodedImage EncodeForTraining(SampleImage image, PromptPlan plan)
+    {
+        using var input = ProcessorFor(plan).Process(ImageDecoder.Decode(image.Bytes, image.Origin), image.Origin);
+        return model.EncodePixelsForTraining(input.PixelValues, input.Grid);
+    }
+
+    /// <summary>
+    /// Trainer.Initialise plus what its name rules miss here: the merger's RMSNorm (ln_q) starts at 1 like every other norm.
+    /// </summary>
+    public static void Initialise(Qwen25VLModel model, int seed)
+    {
+        Trainer.Initialise(model, seed);
+        TrainingTokens.NormsToIdentity(model);
+    }
+}
+
+internal static class TrainingTokens
+{
+    /// <summary>The id of a special token that must encode as exactly one id.</summary>
+    public static long Single(ITextTokenizer tokenizer, string token) => tokenizer.Encode(token) is [var id]
+        ? id : throw new InvalidOperationException($"the tokenizer does not encode '{token}' as one added token");
+
+    /// <summary>Every RMSNorm/LayerNorm weight 1 and bias 0, whatever its parameter is called (ln_q, mlp1.0).</summary>
+    public static void NormsToIdentity(TorchSharp.torch.nn.Module model)
+    {
+        using var _ = no_grad();
+        foreach (var (_, module) in model.named_modules())
+            if (module is RmsNorm or LayerNorm)
+                foreach (var (name, parameter) in module.named_parameters(recurse: false))
+                    if (name == "weight") parameter.fill_(1.0); else parameter.zero_();
+    }
+}
