@@ -136,6 +136,13 @@ public class FamilyTrainingTests(ITestOutputHelper log)
         }
     }
 
+    [Fact]
+    public void AnUnknownFamilyIsRefusedWithTheKnownOnes()
+    {
+        var e = Assert.Throws<ArgumentException>(() => EmbeddedFamily.Parse("llama"));
+        Assert.Contains("llava, qwen, internvl", e.Message);
+    }
+
     private static void SaveWeights(EmbeddedFamily family, TrainableModel model, string folder) =>
         SafetensorsWriter.Write(Path.Combine(folder, "model.safetensors"), family.CheckpointTensors(model.Module));
 

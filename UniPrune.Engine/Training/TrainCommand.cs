@@ -80,10 +80,10 @@ public static class TrainCommand
 
     private static int Evaluate(Dictionary<string, string> options, string folder)
     {
+        var family = EmbeddedFamily.Parse(Required(options, "family"));
         int testSamples = Int(options, "test-samples", 60);
         var work = Path.Combine(Path.GetTempPath(), $"uniprune-eval-{Environment.ProcessId}");
         var test = SyntheticTrainingSet.Load(work, SyntheticSplit.Test, testSamples);
-        var family = EmbeddedFamily.Parse(Required(options, "family"));
         using var model = family.Load(folder);
         var scores = new List<double>();
         foreach (var (name, samples) in test)
