@@ -45,7 +45,9 @@ public sealed record MethodEntry(string Name, IReadOnlyDictionary<string, string
 }
 /// <param name="MaxSamples">Cap per cell (the first rows of the dataset); null = every row.</param>
 /// <param name="MaxNewTokens">Cap on generated tokens (tiny random-weight models never stop on their own); null = the prompt plan's.</param>
-public sealed record TierEntry(string Name, bool RequiresGpu, int? MaxSamples, int WarmupSamples, int? MaxNewTokens = null);
+/// <param name="CpuThreads">libtorch intra-op threads on the CPU for this tier's cells; null = libtorch's default (one per core).
+/// Small models want 1: their ops are too small to split, and splitting them on shared cores made prefill 5× slower.</param>
+public sealed record TierEntry(string Name, bool RequiresGpu, int? MaxSamples, int WarmupSamples, int? MaxNewTokens = null, int? CpuThreads = null);
 /// <summary>One per-metric tolerance: flattened snapshot paths matching <see cref="Path"/> may differ by at most <see cref="Abs"/>.</summary>
 public sealed record ToleranceRule(string? Tier, string? Dataset, string Path, double Abs);
 
@@ -100,7 +102,9 @@ public sealed class BenchManifest
             r.Bool(p.Value, "requiresGpu", $"tiers.{p.Name}"),
             p.Value.TryGetProperty("maxSamples", out var max) && max.ValueKind != JsonValueKind.Null ? r.Int(max, $"tiers.{p.Name}.maxSamples") : null,
             r.Int(r.Property(p.Value, "warmupSamples", $"tiers.{p.Name}"), $"tiers.{p.Name}.warmupSamples"),
-            p.Value.TryGetProperty("maxNewTokens", out var mnt) && mnt.ValueKind != JsonValueKind.Null ? r.Int(mnt, $"tiers.{p.Name}.maxNewTokens") : null));
+            p.Value.TryGetProperty("maxNewTokens", out var mnt) && mnt.ValueKind != JsonValueKind.Null ? r.Int(mnt, $"tiers.{p.Name}.maxNewTokens") : null,
+            p.Value.TryGetProperty("cpuThreads", out var threads) && threads.ValueKind != JsonValueKind.Null
+                ? (r.Int(threads, $"tiers.{p.Name}.cpuThreads") is > 0 and var t ? t : throw r.Error($"tiers.{p.Name}.cpuThreads", "a positive integer or null")) : null));
         Tolerances = r.Array(root, "tolerances", "").Select((t, i) => new ToleranceRule(
             r.OptionalString(t, "tier"), r.OptionalString(t, "dataset"), r.String(t, "path", $"tolerances[{i}]"),
             r.Number(r.Property(t, "abs", $"tolerances[{i}]"), $"tolerances[{i}].abs"))).ToList();

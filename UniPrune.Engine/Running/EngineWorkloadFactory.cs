@@ -52,8 +52,23 @@ public sealed class EngineWorkloadFactory(BenchEnvironment environment, BenchMan
         var model = Model(cell.Model);
         var (dataset, samples, fileSha, official) = Dataset(cell.Dataset);
         var tier = manifest.Tiers[cell.Tier];
-        if (tier.MaxSamples is int max && samples.Count > max) samples = samples.Take(max).ToList();
+        if (tier.CpuThreads is int threads && !DeviceClock.HasCuda && get_num_threads() != threads) set_num_threads(threads);
+        if (tier.MaxSamples is int max) samples = FirstSamples(samples, max);
         return new EngineWorkload(this, cell, model, dataset, samples, fileSha, official, tier.MaxNewTokens);
+    }
+
+    /// <summary>
+    /// The first <paramref name="max"/> rows, extended to the end of the run of rows that share the last row's image: MMBench's
+    /// circular copies, MME's question pair and POPE's questions on one image are scored together, so a cap never splits them.
+    /// </summary>
+    public static IReadOnlyList<DatasetSample> FirstSamples(IReadOnlyList<DatasetSample> samples, int max)
+    {
+        int count = Math.Min(max, samples.Count);
+        if (count == 0) return [];
+        static string? ImageOf(DatasetSample s) => s.Images.Count > 0 ? s.Images[0].Key : null;
+        var last = ImageOf(samples[count - 1]);
+        while (last is not null && count < samples.Count && ImageOf(samples[count]) == last) count++;
+        return count == samples.Count ? samples : samples.Take(count).ToList();
     }
 
     private LoadedModel Model(string name)
