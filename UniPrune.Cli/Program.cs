@@ -64,7 +64,15 @@ public static class Program
         bool accept = options.Accept || SnapshotApprover.AcceptRequested;
         using var run = new BenchRun(environment, new EngineWorkloadFactory(environment, manifest), manifest);
         int passed = 0, failed = 0, skipped = 0;
+        // The ETA counts only cells that will run here (skips take no time), at the mean time of the cells run so far.
+        int runnable = cells.Count(c => environment.MissingPrerequisite(manifest, c) is null), ran = 0;
         var clock = Stopwatch.StartNew();
+        string Eta()
+        {
+            if (ran == 0) return "";
+            var left = TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds / ran * Math.Max(0, runnable - ran));
+            return $"  [{ran}/{runnable} run, {clock.Elapsed:m\\:ss} elapsed, ETA {left:m\\:ss}]";
+        }
         for (int i = 0; i < cells.Count; i++)
         {
             var cell = cells[i];
@@ -78,6 +86,7 @@ public static class Program
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 failed++;
+                ran++;
                 Console.WriteLine($"\r{prefix}: FAILED: {e.Message}");
                 continue;
             }
@@ -85,7 +94,8 @@ public static class Program
             var o = verdict.Outcome!;
             string status = verdict.Passed ? "ok" : "FAILED";
             if (verdict.Passed) passed++; else failed++;
-            Console.WriteLine($"\r{prefix}: {status}  {o.Scores.Primary} {o.Scores.PrimaryValue:0.###}  kept {o.Samples.Average(s => (double)s.KeptTokens):0.#}/{o.Samples.Average(s => (double)s.VisualTokens):0.#}  prefill {o.Timing.PrefillMs:0.#} ms  method {o.Timing.MethodMs:0.##} ms");
+            ran++;
+            Console.WriteLine($"\r{prefix}: {status}  {o.Scores.Primary} {o.Scores.PrimaryValue:0.###}  kept {o.Samples.Average(s => (double)s.KeptTokens):0.#}/{o.Samples.Average(s => (double)s.VisualTokens):0.#}  prefill {o.Timing.PrefillMs:0.##} ms  method {o.Timing.MethodMs:0.###} ms{Eta()}");
             if (!verdict.Passed) Console.WriteLine(Indent(verdict.Report()));
         }
         var rows = Directory.Exists(environment.ResultsRoot) ? MarkdownReport.ReadResults([environment.ResultsRoot]) : [];

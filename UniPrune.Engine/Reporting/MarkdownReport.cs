@@ -54,7 +54,9 @@ public static class MarkdownReport
     {
         var md = new StringBuilder();
         md.Append($"# {title}\n\n");
-        md.Append("Each entry: primary score (relative drop vs. vanilla, %). Prefill and method: median ms per sample, averaged over datasets.\n");
+        md.Append("Each entry: primary score (relative drop vs. vanilla of the same model and dataset, %). Vanilla is the first row of ")
+          .Append("every table. avg drop: mean over the datasets shown. prefill, method: median ms per sample, averaged over datasets; ")
+          .Append("prefill × van.: median over datasets of the cell's median prefill ÷ its vanilla cell's.\n");
         var devices = rows.Select(r => r.DeviceClass).Distinct().Order().ToList();
         md.Append($"Device class: {string.Join(", ", devices)}. Cells: {rows.Count}.\n");
         var vanilla = rows.Where(r => r.Cell.IsVanilla).ToDictionary(r => (r.Cell.Model, r.Cell.Dataset));
@@ -64,36 +66,72 @@ public static class MarkdownReport
             var datasets = ofModel.Select(r => r.Cell.Dataset).Distinct().Order(StringComparer.Ordinal).ToList();
             var ratios = ofModel.Where(r => !r.Cell.IsVanilla).Select(r => r.Cell.Ratio).Distinct()
                 .OrderByDescending(r => double.Parse(r, CultureInfo.InvariantCulture)).ToList();
-            foreach (var ratio in ratios.Prepend(CellSpec.VanillaRatio).Distinct())
+            // Only vanilla cells selected: one table of them; otherwise each retention's table starts with its vanilla row.
+            if (ratios.Count == 0) ratios = [CellSpec.VanillaRatio];
+            foreach (var ratio in ratios)
             {
-                var inTable = ofModel.Where(r => r.Cell.Ratio == ratio).ToList();
-                if (inTable.Count == 0) continue;
                 md.Append($"\n## {model}, retention {ratio} %\n\n");
-                md.Append("| method | ").AppendJoin(" | ", datasets).Append(" | avg drop % | prefill ms | method ms |\n");
-                md.Append("| --- | ").AppendJoin(" | ", datasets.Select(_ => "---:")).Append(" | ---: | ---: | ---: |\n");
-                foreach (var group in inTable.GroupBy(r => r.Cell.Method + (r.Cell.Stage is "none" or "" ? "" : $" ({r.Cell.Stage})")).OrderBy(g => g.Key, StringComparer.Ordinal))
+                md.Append("| method | ").AppendJoin(" | ", datasets).Append(" | avg drop % | prefill ms | prefill × van. | method ms |\n");
+                md.Append("| --- | ").AppendJoin(" | ", datasets.Select(_ => "---:")).Append(" | ---: | ---: | ---: | ---: |\n");
+                var vanillaRows = ofModel.Where(r => r.Cell.IsVanilla).ToList();
+                var groups = ofModel.Where(r => r.Cell.Ratio == ratio && !r.Cell.IsVanilla)
+                    .GroupBy(r => r.Cell.Method + (r.Cell.StageInId ? $" ({r.Cell.Stage})" : ""))
+                    .OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => (g.Key, Rows: g.ToList())).ToList();
+                if (vanillaRows.Count > 0) groups.Insert(0, (CellSpec.VanillaMethod, vanillaRows));
+                foreach (var (name, group) in groups)
                 {
                     var drops = new List<double>();
-                    md.Append($"| {group.Key} |");
+                    var prefillRatios = new List<double>();
+                    md.Append($"| {name} |");
                     foreach (var dataset in datasets)
                     {
                         var row = group.FirstOrDefault(r => r.Cell.Dataset == dataset);
                         if (row is null) { md.Append(" – |"); continue; }
                         md.Append(' ').Append(Format(row.PrimaryValue));
-                        if (!row.Cell.IsVanilla && vanilla.TryGetValue((model, dataset), out var v) && v.PrimaryValue != 0)
+                        if (!row.Cell.IsVanilla && vanilla.TryGetValue((model, dataset), out var v))
                         {
-                            double drop = (v.PrimaryValue - row.PrimaryValue) / Math.Abs(v.PrimaryValue) * 100;
-                            drops.Add(drop);
-                            md.Append($" ({drop:+0.0;-0.0;0.0})");
+                            if (v.PrimaryValue != 0)
+                            {
+                                double drop = (v.PrimaryValue - row.PrimaryValue) / Math.Abs(v.PrimaryValue) * 100;
+                                drops.Add(drop);
+                                md.Append($" ({drop:+0.0;-0.0;0.0})");
+                            }
+                            if (v.PrefillMs > 0) prefillRatios.Add(row.PrefillMs / v.PrefillMs);
                         }
                         md.Append(" |");
                     }
                     md.Append(drops.Count == 0 ? " – |" : $" {drops.Average():+0.0;-0.0;0.0} |");
-                    md.Append($" {group.Average(r => r.PrefillMs):0.0} | {group.Average(r => r.MethodMs):0.00} |\n");
+                    md.Append($" {group.Average(r => r.PrefillMs):0.00} |");
+                    md.Append(prefillRatios.Count == 0 ? " – |" : $" {Timing.TimingSummary.Median(prefillRatios):0.00} |");
+                    md.Append($" {group.Average(r => r.MethodMs):0.000} |\n");
                 }
             }
+            if (ratios.Count > 1 || ratios[0] != CellSpec.VanillaRatio) AppendSummary(md, model, ofModel, ratios, vanilla);
         }
         return md.ToString();
+    }
+
+    /// <summary>The paper's headline view: per method, the mean relative drop over the model's datasets at each retention.</summary>
+    private static void AppendSummary(StringBuilder md, string model, List<ReportRow> ofModel, List<string> ratios,
+        Dictionary<(string Model, string Dataset), ReportRow> vanilla)
+    {
+        md.Append($"\n## {model}: mean relative drop % over datasets, by retention\n\n");
+        md.Append("| method | ").AppendJoin(" | ", ratios.Select(r => r + " %")).Append(" |\n");
+        md.Append("| --- | ").AppendJoin(" | ", ratios.Select(_ => "---:")).Append(" |\n");
+        foreach (var group in ofModel.Where(r => !r.Cell.IsVanilla).GroupBy(r => r.Cell.Method + (r.Cell.StageInId ? $" ({r.Cell.Stage})" : ""))
+                     .OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            md.Append($"| {group.Key} |");
+            foreach (var ratio in ratios)
+            {
+                var drops = group.Where(r => r.Cell.Ratio == ratio)
+                    .Select(r => vanilla.TryGetValue((model, r.Cell.Dataset), out var v) && v.PrimaryValue != 0
+                        ? (v.PrimaryValue - r.PrimaryValue) / Math.Abs(v.PrimaryValue) * 100 : (double?)null)
+                    .OfType<double>().ToList();
+                md.Append(drops.Count == 0 ? " – |" : $" {drops.Average():+0.0;-0.0;0.0} |");
+            }
+            md.Append('\n');
+        }
     }
 
     private static string Format(double value) => value.ToString(Math.Abs(value) >= 100 ? "0.0" : "0.00", CultureInfo.InvariantCulture);
