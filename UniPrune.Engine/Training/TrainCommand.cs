@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using UniPrune.Engine.Imaging;
+using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Synthetic;
 using static TorchSharp.torch;
 
@@ -50,14 +52,19 @@ public static class TrainCommand
 
         var clock = Stopwatch.StartNew();
         var work = Path.Combine(Path.GetTempPath(), $"uniprune-train-{Environment.ProcessId}");
-        var train = SyntheticTrainingSet.Load(work, SyntheticSplit.Train, trainSamples);
+        // --datasets none trains on captions only (a diagnostic: the prompt is then constant, so only the image can lower the loss).
+        var datasetList = options.TryGetValue("datasets", out var d)
+            ? d == "none" ? [] : d.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList()
+            : null;
+        var train = SyntheticTrainingSet.Load(work, SyntheticSplit.Train, trainSamples, datasetList);
         var examples = SyntheticTrainingSet.Examples(train, family.PromptFamily).ToList();
         int captions = Int(options, "captions", 0);
         if (captions > 0) examples.AddRange(SyntheticTrainingSet.CaptionExamples(seed, captions));
         family.WriteFolder(folder, examples);
         Console.WriteLine($"[train] {examples.Count} examples from {train.Count} datasets, tokenizer built ({clock.Elapsed.TotalSeconds:F0} s)");
 
-        using var model = family.Create(folder, seed);
+        double reconstruction = Double(options, "reconstruction", 0);
+        using var model = family.Create(folder, seed, reconstruction);
         long parameterCount = model.ParameterCount;
         Console.WriteLine($"[train] {family.Name}: {parameterCount:N0} parameters, {settings.Steps} steps x {settings.Accumulate} examples, lr {settings.LearningRate}");
         var logs = Trainer.Run(model.Family, examples, settings, log => Console.WriteLine($"[train] step {log.Step,5}  loss {log.Loss:F4}  {log.Seconds:F0} s"));
@@ -68,7 +75,7 @@ public static class TrainCommand
         var record = new Dictionary<string, object>
         {
             ["family"] = family.Name, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
-            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["examples"] = examples.Count,
+            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["reconstruction_weight"] = reconstruction, ["examples"] = examples.Count,
             ["parameters"] = parameterCount, ["train_seconds"] = Math.Round(trainSeconds), ["final_loss"] = logs.Count > 0 ? Math.Round(logs[^1].Loss, 4) : double.NaN,
             ["threads"] = get_num_threads(),
         };
@@ -85,6 +92,7 @@ public static class TrainCommand
         var work = Path.Combine(Path.GetTempPath(), $"uniprune-eval-{Environment.ProcessId}");
         var test = SyntheticTrainingSet.Load(work, SyntheticSplit.Test, testSamples);
         using var model = family.Load(folder);
+        if (Int(options, "probe-captions", 0) is int probes and > 0) ProbeCaptions(model, probes);
         var scores = new List<double>();
         foreach (var (name, samples) in test)
         {
@@ -120,6 +128,24 @@ public static class TrainCommand
         }
         try { Directory.Delete(work, true); } catch (IOException) { }
         return 0;
+    }
+
+    /// <summary>
+    /// Diagnostic: captions the model writes for held-out caption images next to the truth — whether the model looks at
+    /// the image at all, which the benchmark scores alone cannot tell apart from a question prior.
+    /// </summary>
+    private static void ProbeCaptions(IVisionLanguageModel model, int count)
+    {
+        foreach (var e in SyntheticTrainingSet.CaptionExamples(seed: 987_654, count))
+        {
+            var encoded = e.Plan.Images.Select(i => model.EncodeImage(ImageDecoder.Decode(i.Bytes, i.Origin))).ToList();
+            try
+            {
+                var result = model.Generate(e.Plan.Message, encoded, null, new GenerationOptions(40));
+                Console.WriteLine($"[probe] truth: {e.Answer}\n[probe] model: {result.Text}");
+            }
+            finally { foreach (var x in encoded) x.Dispose(); }
+        }
     }
 
     private static Dictionary<string, string> ParseOptions(string[] args)

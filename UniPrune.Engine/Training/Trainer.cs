@@ -9,6 +9,9 @@ public interface ITrainingFamily
 {
     nn.Module Module { get; }
     Tensor Loss(TrainingExample example);
+
+    /// <summary>Training-only modules (auxiliary heads) optimised with the model and never saved with it.</summary>
+    nn.Module? Auxiliary => null;
 }
 
 /// <param name="Steps">Optimizer steps.</param>
@@ -39,7 +42,7 @@ public static class Trainer
         Action<TrainingLog>? progress = null)
     {
         if (examples.Count == 0) throw new ArgumentException("no training examples");
-        var parameters = family.Module.parameters().ToList();
+        var parameters = family.Module.parameters().Concat(family.Auxiliary?.parameters() ?? []).ToList();
         var optimizer = optim.AdamW(parameters, settings.LearningRate, weight_decay: settings.WeightDecay);
         var order = new Random(settings.Seed);
         var queue = new Queue<int>();
@@ -47,6 +50,7 @@ public static class Trainer
         var clock = Stopwatch.StartNew();
         double running = double.NaN;
         family.Module.train();
+        family.Auxiliary?.train();
         for (int step = 0; step < settings.Steps; step++)
         {
             double lr = settings.LearningRate * (step < settings.WarmupSteps ? (step + 1.0) / settings.WarmupSteps
