@@ -3,6 +3,7 @@ using UniPrune.Engine.Imaging;
 using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Models.InternVL3;
 using static TorchSharp.torch;
+using UniPrune.Engine.Models.Common;
 
 namespace UniPrune.Engine.Training;
 
@@ -49,6 +50,6 @@ public sealed class InternVLTrainingFamily(InternVL3Model model) : ITrainingFami
         TrainingTokens.NormsToIdentity(model);
         using var _ = no_grad();
         foreach (var (name, parameter) in model.named_parameters())
-            if (name.EndsWith(".ls1") || name.EndsWith(".ls2")) parameter.fill_(layerScale);
+            if (name.EndsWith(".ls1") || name.EndsWith(".ls2")) parameter.FillInPlace(layerScale);
     }
 }

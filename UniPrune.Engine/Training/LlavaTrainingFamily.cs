@@ -41,19 +41,19 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
             if (_reconstruction is not null)
             {
                 var term = _reconstruction.Loss(tokens, input.PixelValues[0]);
-                auxiliary = auxiliary is null ? term : auxiliary + term;
+                auxiliary = auxiliary is null ? term : auxiliary.Plus(term);
             }
             int side = model.Config.Vision.PatchesPerSide;
             images.Add(new EncodedImage { Embeddings = tokens, Units = [new VisualUnit(VisualUnitKind.Image, 0, 0, (int)tokens.shape[0], side, side)] });
         }
         var (embeds, _) = model.Splice(ids, images);
         long length = embeds.shape[0];
-        var positions = arange(length, dtype: ScalarType.Int64).unsqueeze(0);
+        var positions = HeldScalars.Arange(length, ScalarType.Int64).unsqueeze(0);
         var output = model.LanguageModel.forward(new DecoderInput { InputsEmbeds = embeds, PositionIds = positions, Logits = LogitsSelection.All });
         // Row t predicts token t+1: the answer's tokens are the last target.Length rows of the sequence.
         var predicting = output.Logits![(int)(length - target.Length - 1)..(int)(length - 1)];
         var targets = tensor(target, dtype: ScalarType.Int64);
         var loss = nn.functional.cross_entropy(predicting, targets);
-        return auxiliary is null ? loss : loss + reconstructionWeight * auxiliary;
+        return auxiliary is null ? loss : loss.Plus(auxiliary.Times(reconstructionWeight));
     }
 }

@@ -82,6 +82,6 @@ internal static class TrainingTokens
         foreach (var (_, module) in model.named_modules())
             if (module is RmsNorm or LayerNorm)
                 foreach (var (name, parameter) in module.named_parameters(recurse: false))
-                    if (name == "weight") parameter.fill_(1.0); else parameter.zero_();
+                    if (name == "weight") parameter.FillInPlace(1.0); else parameter.zero_();
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using TorchSharp;
 using static TorchSharp.torch;
+using UniPrune.Engine.Models.Common;
 
 namespace UniPrune.Engine.Training;
 
@@ -32,7 +33,7 @@ public static class Trainer
         foreach (var (name, parameter) in module.named_parameters())
         {
             if (name.EndsWith(".bias")) parameter.zero_();
-            else if (parameter.dim() == 1 && (name.Contains("norm") || name.Contains("layrnorm"))) parameter.fill_(1.0);
+            else if (parameter.dim() == 1 && (name.Contains("norm") || name.Contains("layrnorm"))) parameter.FillInPlace(1.0);
             else parameter.normal_(0, 0.02);
             parameter.requires_grad_(true);
         }
@@ -67,7 +68,7 @@ public static class Trainer
                     try
                     {
                         using var scope = NewDisposeScope();
-                        var loss = family.Loss(example) / settings.Accumulate;
+                        var loss = family.Loss(example).DividedBy(settings.Accumulate);
                         loss.backward();
                         total += loss.item<float>();
                         break;

@@ -55,10 +55,10 @@ public static class AttentionKernel
         if (causal)
         {
             // Query row i sits at key position (lk − lq) + i and sees keys up to and including itself.
-            var queryPositions = (rows + (lk - lq)).unsqueeze(-1);
-            var keyPositions = arange(lk, dtype: ScalarType.Int64, device: q.device).unsqueeze(0);
+            var queryPositions = rows.Plus(lk - lq).unsqueeze(-1);
+            var keyPositions = HeldScalars.Arange(lk, ScalarType.Int64, q.device).unsqueeze(0);
             var hidden = keyPositions > queryPositions;
-            scores = scores.masked_fill(hidden, float.MinValue);
+            scores = scores.masked_fill(hidden, HeldScalars.LowestFloat);
         }
         return nn.functional.softmax(scores, -1).MoveToOuterDisposeScope();
     }
@@ -67,8 +67,8 @@ public static class AttentionKernel
     public static Tensor CausalKeep(long lq, long lk, Device device)
     {
         using var scope = NewDisposeScope();
-        var queryPositions = arange(lq, dtype: ScalarType.Int64, device: device).unsqueeze(-1) + (lk - lq);
-        var keyPositions = arange(lk, dtype: ScalarType.Int64, device: device).unsqueeze(0);
+        var queryPositions = HeldScalars.Arange(lq, ScalarType.Int64, device).unsqueeze(-1).Plus(lk - lq);
+        var keyPositions = HeldScalars.Arange(lk, ScalarType.Int64, device).unsqueeze(0);
         return (keyPositions <= queryPositions).MoveToOuterDisposeScope();
     }
 }

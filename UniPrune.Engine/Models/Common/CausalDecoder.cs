@@ -49,8 +49,8 @@ public sealed class DecoderLayer : nn.Module<DecoderLayerInput, DecoderLayerOutp
     {
         using var scope = NewDisposeScope();
         var attention = self_attn.forward(new AttentionInput(input_layernorm.forward(input.Hidden), input.Cos, input.Sin, input.Cache, input.Layer, input.Capture));
-        var h = input.Hidden + attention.Hidden;
-        var y = h + mlp.forward(post_attention_layernorm.forward(h));
+        var h = input.Hidden.Plus(attention.Hidden);
+        var y = h.Plus(mlp.forward(post_attention_layernorm.forward(h)));
         return new DecoderLayerOutput(y.MoveToOuterDisposeScope(), attention.Probabilities?.MoveToOuterDisposeScope(), attention.Keys?.MoveToOuterDisposeScope());
     }
 }
@@ -311,7 +311,7 @@ public sealed class DecoderSession : IDisposable
         if (PrefillOutput is null) throw new InvalidOperationException("prefill first");
         using var scope = NewDisposeScope();
         var embeds = _model.Embed(tensor(new[] { tokenId }, dtype: ScalarType.Int64));
-        var positions = full(_positionRows, 1, NextPosition, dtype: ScalarType.Int64, device: _model.Device);
+        var positions = HeldScalars.Full(_positionRows, 1, NextPosition, ScalarType.Int64, _model.Device);
         var output = _model.forward(new DecoderInput { InputsEmbeds = embeds, PositionIds = positions, Cache = Cache, Rotary = _rotary });
         NextPosition++;
         return output.Logits!.MoveToOuterDisposeScope();

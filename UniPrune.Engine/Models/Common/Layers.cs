@@ -84,8 +84,8 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var x32 = x.to_type(ScalarType.Float32);
-        var meanSquare = x32.pow(2).mean([-1], keepdim: true);
-        var normed = (x32 * rsqrt(meanSquare.add(_eps))).to_type(x.dtype);
+        var meanSquare = x32.pow(HeldScalars.Two).mean([-1], keepdim: true);
+        var normed = (x32 * rsqrt(meanSquare.add(_eps, HeldScalars.One))).to_type(x.dtype);
         return (weight * normed).MoveToOuterDisposeScope();
     }
 }

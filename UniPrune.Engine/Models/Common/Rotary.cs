@@ -36,7 +36,7 @@ public sealed class RotaryEmbedding : IRotaryEmbedding
     public static Tensor InverseFrequencies(int headDim, double theta)
     {
         using var scope = NewDisposeScope();
-        var exponents = arange(0, headDim, 2, dtype: ScalarType.Int64).to_type(ScalarType.Float32) / (float)headDim;
+        var exponents = HeldScalars.Arange(0, headDim, 2, ScalarType.Int64).to_type(ScalarType.Float32).DividedBy((float)headDim);
         var powers = pow(tensor((float)theta, dtype: ScalarType.Float32), exponents);
         return powers.reciprocal().DetachFromDisposeScope();
     }
@@ -76,6 +76,6 @@ public static class Rotary
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {
         using var scope = NewDisposeScope();
-        return (x * cos + RotateHalf(x) * sin).MoveToOuterDisposeScope();
+        return (x * cos).Plus(RotateHalf(x) * sin).MoveToOuterDisposeScope();
     }
 }

@@ -93,7 +93,7 @@ public sealed record SequencePlan(long[] SourceRows, VisualLayout Layout, long[]
     {
         using var scope = NewDisposeScope();
         if (policy == PositionPolicy.Renumber && oldPositions.shape[0] == 1)
-            return arange(Length, dtype: ScalarType.Int64, device: oldPositions.device).unsqueeze(0).MoveToOuterDisposeScope();
+            return HeldScalars.Arange(Length, ScalarType.Int64, oldPositions.device).unsqueeze(0).MoveToOuterDisposeScope();
         int extra = 0;
         var source = SourceRows.Select(r => r >= 0 ? r : ExtraPositionSources[extra++]).ToArray();
         return oldPositions.index_select(1, tensor(source, dtype: ScalarType.Int64, device: oldPositions.device)).MoveToOuterDisposeScope();

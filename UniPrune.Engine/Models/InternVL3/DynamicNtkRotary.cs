@@ -1,3 +1,4 @@
+using UniPrune.Engine.Models.Common;
 using static TorchSharp.torch;
 
 namespace UniPrune.Engine.Models.InternVL3;
@@ -27,7 +28,7 @@ public sealed class DynamicNtkRotary(int headDim, double theta, double factor, i
         using var scope = NewDisposeScope();
         long length = positionIds.numel() == 0 ? 0 : positionIds.max().item<long>() + 1;
         // Same float32 recipe as the reference: 1 / base^(arange(0, d, 2) / d), angles as float32 products.
-        var exponents = arange(0, HeadDim, 2, dtype: ScalarType.Int64).to_type(ScalarType.Float32) / (float)HeadDim;
+        var exponents = HeldScalars.Arange(0, HeadDim, 2, ScalarType.Int64).to_type(ScalarType.Float32).DividedBy((float)HeadDim);
         var inverse = pow(tensor((float)BaseFor(length), dtype: ScalarType.Float32), exponents).reciprocal().to(positionIds.device);
         var angles = positionIds[0].to_type(ScalarType.Float32).unsqueeze(-1) * inverse;
         var table = cat([angles, angles], -1);

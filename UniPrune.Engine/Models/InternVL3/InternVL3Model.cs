@@ -387,7 +387,7 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
         long imageContext = (Tokens ?? throw new InvalidOperationException(
             $"{Identity.Name}: the <IMG_CONTEXT> id is unknown (no tokenizer and no img_context_token_id in preprocessor_config.json)")).ImageContext;
         var (embeds, layout) = Splice(inputIds, images, imageContext);
-        var positions = arange(inputIds.Count, dtype: ScalarType.Int64, device: Device).unsqueeze(0);
+        var positions = HeldScalars.Arange(inputIds.Count, ScalarType.Int64, Device).unsqueeze(0);
         return (embeds, layout, positions);
     }
 
@@ -487,7 +487,7 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
             var tokens = patches.flatten(2).transpose(1, 2);                                      // (tiles, rows·cols, C), row-major
             var cls = class_embedding.expand(tiles, 1, -1);
             var positions = cat([position_embedding[.., ..1], PatchPositions(rows, cols)], 1);
-            return cat([cls, tokens], 1) + positions;
+            return cat([cls, tokens], 1).Plus(positions);
         }
 
         // The patch position table is trained for a g×g grid; other grids get the reference's bicubic resize in float32.
@@ -564,8 +564,8 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
 
         public Tensor Forward(Tensor x, Action<Tensor>? clsAttentionSink)
         {
-            x = x + attn.Forward(norm1.forward(x), clsAttentionSink) * ls1;
-            return x + mlp.forward(norm2.forward(x)) * ls2;
+            x = x.Plus(attn.Forward(norm1.forward(x), clsAttentionSink) * ls1);
+            return x.Plus(mlp.forward(norm2.forward(x)) * ls2);
         }
     }
 
@@ -617,7 +617,7 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
             if (clsAttentionSink is not null)
             {
                 // Only the CLS query row is needed (VisPruner/PruMerge evidence); scale q before the product like the reference.
-                var logits = matmul(q[.., .., ..1] * (1.0 / Math.Sqrt(headDim)), k.transpose(-2, -1));
+                var logits = matmul(q[.., .., ..1].Times(1.0 / Math.Sqrt(headDim)), k.transpose(-2, -1));
                 clsAttentionSink(logits.softmax(-1, ScalarType.Float32).squeeze(2));
             }
             var context = F.scaled_dot_product_attention(q, k, v);                            // bidirectional, scale 1/√hd

@@ -42,7 +42,7 @@ public sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
         long batch = patches.shape[0];
         var cls = class_embedding.reshape(1, 1, -1).expand(batch, 1, -1);
         var tokens = cat([cls, patches], 1);
-        return (tokens + position_embedding.Weight.unsqueeze(0)).MoveToOuterDisposeScope();
+        return tokens.Plus(position_embedding.Weight.unsqueeze(0)).MoveToOuterDisposeScope();
     }
 }
 
@@ -114,8 +114,8 @@ public sealed class ClipEncoderLayer : nn.Module<ClipLayerInput, ClipLayerOutput
     {
         using var scope = NewDisposeScope();
         var attention = self_attn.forward(input with { Hidden = layer_norm1.forward(input.Hidden) });
-        var h = input.Hidden + attention.Hidden;
-        var y = h + mlp.forward(layer_norm2.forward(h));
+        var h = input.Hidden.Plus(attention.Hidden);
+        var y = h.Plus(mlp.forward(layer_norm2.forward(h)));
         return new ClipLayerOutput(y.MoveToOuterDisposeScope(), attention.ClsAttention?.MoveToOuterDisposeScope());
     }
 
@@ -449,7 +449,7 @@ public sealed class Llava15Model : nn.Module, IVisionLanguageModel
         if (Config.MaxSplicedLength is int max && embeds.shape[0] > max)
             (embeds, layout) = (embeds[..max], Truncate(layout, max));
         int promptLength = (int)embeds.shape[0];
-        var positions = arange(promptLength, dtype: ScalarType.Int64, device: Device).unsqueeze(0);
+        var positions = HeldScalars.Arange(promptLength, ScalarType.Int64, Device).unsqueeze(0);
         return PromptRunner.Run(language_model, null, embeds, positions, layout, hooks, () => PreLlmContextFor(embeds, layout, images),
             nextPosition: null, maxNewTokens, stopTokenIds, prefillLogits, trace, keepStepLogits);
     }

@@ -147,7 +147,7 @@ internal sealed class Qwen25VisionAttention : nn.Module
         Tensor Rotate(Tensor t)
         {
             var t32 = t.to_type(ScalarType.Float32);
-            return (t32 * c + Rotary.RotateHalf(t32) * sn).to_type(t.dtype);
+            return (t32 * c).Plus(Rotary.RotateHalf(t32) * sn).to_type(t.dtype);
         }
         return (Rotate(q), Rotate(k));
     }
@@ -167,10 +167,10 @@ internal sealed class Qwen25VisionAttention : nn.Module
             {
                 long n = Math.Min(QueryChunk, len - qs);
                 var queries = q.narrow(0, start + qs, n).permute(1, 0, 2).to_type(ScalarType.Float32); // (H, n, hd)
-                var probs = nn.functional.softmax(queries.matmul(keys) * scale, -1);                      // (H, n, len)
-                total.add_(probs.sum([0, 1]));
+                var probs = nn.functional.softmax(queries.matmul(keys).Times(scale), -1);                      // (H, n, len)
+                total.PlusInPlace(probs.sum([0, 1]));
             }
-            perSpan.Add(total / _heads);
+            perSpan.Add(total.DividedBy(_heads));
         }
         return cat(perSpan, 0);
     }
@@ -210,8 +210,8 @@ internal sealed class Qwen25VisionBlock : nn.Module
     public Tensor Forward(Tensor x, int[] cuSeqlens, Tensor cos, Tensor sin, Action<Tensor>? received)
     {
         using var scope = NewDisposeScope();
-        var h = x + attn.Forward(norm1.forward(x), cuSeqlens, cos, sin, received);
-        return (h + mlp.forward(norm2.forward(h))).MoveToOuterDisposeScope();
+        var h = x.Plus(attn.Forward(norm1.forward(x), cuSeqlens, cos, sin, received));
+        return h.Plus(mlp.forward(norm2.forward(h))).MoveToOuterDisposeScope();
     }
 }
 
@@ -359,9 +359,9 @@ public sealed class Qwen25VisionTower : nn.Module
         using var scope = NewDisposeScope();
         int dim = c.HeadDim / 2;
         int m = c.SpatialMergeSize;
-        var invFreq = 1.0f / pow(10000.0f, arange(0, dim, 2, dtype: ScalarType.Float32) / dim);
+        var invFreq = pow(10000.0f, HeldScalars.Arange(0, dim, 2, ScalarType.Float32).DividedBy(dim)).reciprocal();
         int maxGrid = grids.Max(g => Math.Max(g.H, g.W));
-        var table = outer(arange(maxGrid, dtype: ScalarType.Float32), invFreq);
+        var table = outer(HeldScalars.Arange(maxGrid, ScalarType.Float32), invFreq);
 
         var rows = new List<long>();
         var cols = new List<long>();

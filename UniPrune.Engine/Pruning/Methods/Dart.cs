@@ -2,6 +2,7 @@ using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Pruning.Abstractions;
 using UniPrune.Engine.Pruning.Common;
 using static TorchSharp.torch;
+using UniPrune.Engine.Models.Common;
 
 namespace UniPrune.Engine.Pruning.Methods;
 
@@ -101,7 +102,7 @@ public sealed class Dart : IIntraLlmMethod
             if (take == 0) { picks.Add([]); continue; }
             using var inner = NewDisposeScope();
             var mask = tensor(taken);
-            var least = Selection.TopKOrder(-cosines[p].masked_fill(mask, float.PositiveInfinity), take);
+            var least = Selection.TopKOrder(-cosines[p].masked_fill(mask, HeldScalars.PositiveInfinity), take);
             picks.Add(least);
             foreach (long v in least) { kept.Add(v); taken[v] = true; }
             available -= take;

@@ -2,6 +2,7 @@ using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Pruning.Abstractions;
 using UniPrune.Engine.Pruning.Common;
 using static TorchSharp.torch;
+using UniPrune.Engine.Models.Common;
 
 namespace UniPrune.Engine.Pruning.Methods;
 
@@ -36,7 +37,7 @@ public sealed class DivPrune(PruningSettings settings) : IPreLlmMethod
         using var scope = NewDisposeScope();
         int n = (int)features.shape[0];
         if (k >= n) return Enumerable.Range(0, n).Select(i => (long)i).ToArray();
-        var distance = 1.0f - Selection.CosineMatrix(features);
+        var distance = Selection.CosineMatrix(features).SubtractedFrom(1.0f);
         var picks = new long[k];
         // Step 0: the second-smallest distance of each column is its nearest neighbour (the smallest is the self-distance).
         var (nearest, _) = distance.topk(Math.Min(2, n), dim: 0, largest: false, sorted: true);
@@ -46,7 +47,7 @@ public sealed class DivPrune(PruningSettings settings) : IPreLlmMethod
             long pick = minToPicked.argmax().item<long>();
             picks[i] = pick;
             minToPicked = i == 0 ? distance[pick].clone() : minimum(minToPicked, distance[pick]);
-            minToPicked.index_fill_(0, tensor(new[] { pick }), float.NegativeInfinity); // picked tokens stay at −∞
+            minToPicked.index_fill_(0, tensor(new[] { pick }), HeldScalars.NegativeInfinity); // picked tokens stay at −∞
         }
         return picks;
     }

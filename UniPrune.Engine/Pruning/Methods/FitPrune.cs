@@ -2,6 +2,7 @@ using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Pruning.Abstractions;
 using UniPrune.Engine.Pruning.Common;
 using static TorchSharp.torch;
+using UniPrune.Engine.Models.Common;
 
 namespace UniPrune.Engine.Pruning.Methods;
 
@@ -27,7 +28,7 @@ public sealed class FitPrune(PruningSettings settings) : IIntraLlmMethod
         int n = context.Layout.Count;
         var selfAttention = ProbedAttention.ToVisual(context, context.Layout.SequenceIndices, Name, headMax: true);  // (N, N)
         var crossAttention = ProbedAttention.ToVisual(context, context.TextAfterImage, Name, headMax: true);        // (T, N)
-        var score = selfAttention.sum(dim: 0) / n * crossAttention.sum(dim: 0);
+        var score = selfAttention.sum(dim: 0).DividedBy(n) * crossAttention.sum(dim: 0);
         return new LayerDecision(Selection.TopKAscending(score, settings.KeepCount(n)), PositionPolicy.KeepOriginal);
     }
 }

@@ -2,6 +2,7 @@ using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Pruning.Abstractions;
 using UniPrune.Engine.Pruning.Common;
 using static TorchSharp.torch;
+using UniPrune.Engine.Models.Common;
 
 namespace UniPrune.Engine.Pruning.Methods;
 
@@ -50,10 +51,10 @@ public sealed class GPrune : IPreLlmMethod
         using var scope = NewDisposeScope();
         var f = features.to_type(ScalarType.Float32);
         var s = Selection.CosineMatrix(f);
-        var neighbour = s >= similarity;
-        var logits = (s / temperature).masked_fill(neighbour.logical_not(), float.NegativeInfinity);
+        var neighbour = s.AtLeast(similarity);
+        var logits = s.DividedBy(temperature).masked_fill(neighbour.logical_not(), HeldScalars.NegativeInfinity);
         var transition = logits.softmax(1);
-        var degree = (transition > 0).sum(1).to_type(ScalarType.Float32);
+        var degree = transition.gt(HeldScalars.Zero).sum(1).to_type(ScalarType.Float32);
         var information = f.norm(dim: 1).unsqueeze(0); // (1, n)
         for (int i = 0; i < iterations; i++) information = information.matmul(transition);
         return (information.squeeze(0) / degree).MoveToOuterDisposeScope();

@@ -2,6 +2,7 @@ using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Pruning.Abstractions;
 using UniPrune.Engine.Pruning.Common;
 using static TorchSharp.torch;
+using UniPrune.Engine.Models.Common;
 
 namespace UniPrune.Engine.Pruning.Methods;
 
@@ -150,7 +151,7 @@ public sealed class MustDrop : IPreLlmMethod, IIntraLlmMethod
         var x = Selection.Normalized(features).index_select(0, index).view(windows.Count, size, -1);
         var gram = x.matmul(x.transpose(1, 2));                                      // (W, s, s)
         var offDiagonal = gram.sum([1, 2]) - gram.diagonal(0, 1, 2).sum(1);
-        return (offDiagonal / (size * (size - 1))).MoveToOuterDisposeScope();
+        return offDiagonal.DividedBy(size * (size - 1)).MoveToOuterDisposeScope();
     }
 
     // ---------------- LLM side ----------------

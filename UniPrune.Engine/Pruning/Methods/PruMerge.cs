@@ -2,6 +2,7 @@ using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Pruning.Abstractions;
 using UniPrune.Engine.Pruning.Common;
 using static TorchSharp.torch;
+using UniPrune.Engine.Models.Common;
 
 namespace UniPrune.Engine.Pruning.Methods;
 
@@ -82,7 +83,7 @@ public sealed class PruMerge : IPreLlmMethod
     {
         using var scope = NewDisposeScope();
         long c = queries.shape[1];
-        var logits = queries[0].to_type(ScalarType.Float32).matmul(keys.to_type(ScalarType.Float32).t()) * Math.Pow(c, -0.5);
+        var logits = queries[0].to_type(ScalarType.Float32).matmul(keys.to_type(ScalarType.Float32).t()).Times(Math.Pow(c, -0.5));
         return logits.softmax(dim: 0).narrow(0, 1, keys.shape[0] - 1).MoveToOuterDisposeScope();
     }
 
@@ -133,13 +134,13 @@ public sealed class PruMerge : IPreLlmMethod
         var keptIndex = tensor(kept);
         var keyUnit = nn.functional.normalize(keys.to_type(ScalarType.Float32), p: 2, dim: 1);
         var similarity = keyUnit.index_select(0, keptIndex).matmul(keyUnit.t());              // (kept, N)
-        similarity.scatter_(1, keptIndex.unsqueeze(1), full(kept.Length, 1, float.NegativeInfinity)); // never itself
+        similarity.scatter_(1, keptIndex.unsqueeze(1), full(kept.Length, 1, HeldScalars.NegativeInfinity)); // never itself
         int m = Math.Min(neighbours, n - 1);
         var (_, nearest) = similarity.topk(m, dim: 1, largest: true, sorted: true);           // (kept, m)
         // Σ_j a_j·x_j over each kept token's neighbours as one (kept × N) weight matrix times the features.
         var weights = zeros(kept.Length, n).scatter_(1, nearest, a.index_select(0, nearest.flatten()).view(kept.Length, m));
         var absorbed = weights.matmul(f);
-        var merged = f.index_select(0, keptIndex) + absorbed;
+        var merged = f.index_select(0, keptIndex).Plus(absorbed);
         var keptSet = new HashSet<long>(kept);
         var rest = tensor(Enumerable.Range(0, n).Select(i => (long)i).Where(i => !keptSet.Contains(i)).ToArray());
         var extra = (f.index_select(0, rest) * a.index_select(0, rest).unsqueeze(1)).sum(dim: 0, keepdim: true);

@@ -2,6 +2,7 @@ using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Pruning.Abstractions;
 using UniPrune.Engine.Pruning.Common;
 using static TorchSharp.torch;
+using UniPrune.Engine.Models.Common;
 
 namespace UniPrune.Engine.Pruning.Methods;
 
@@ -133,19 +134,19 @@ public static class DpcKnn
         var f = x.to_type(ScalarType.Float32);
         int m = (int)f.shape[0];
         clusters = Math.Clamp(clusters, 1, m);
-        var distance = cdist(f.unsqueeze(0), f.unsqueeze(0)).squeeze(0) / Math.Sqrt(f.shape[1]);
+        var distance = cdist(f.unsqueeze(0), f.unsqueeze(0)).squeeze(0).DividedBy(Math.Sqrt(f.shape[1]));
         int neighbours = Math.Min(clusters, m);
         var (nearest, _) = distance.topk(neighbours, dim: 1, largest: false);
         var generator = new Generator((ulong)(uint)seed);
-        var density = (-(nearest.pow(2).mean([1]))).exp() + rand(m, generator: generator) * 1e-6;
+        var density = (-(nearest.pow(HeldScalars.Two).mean([1]))).exp().Plus(rand(m, generator: generator).Times(1e-6));
         var denser = density.unsqueeze(0) > density.unsqueeze(1);               // [i, j]: j denser than i
         var maxDistance = distance.max();
         var delta = where(denser, distance, maxDistance).min(1).values;
         var centers = delta.mul(density).topk(clusters).indexes;
         var assign = distance.index_select(0, centers).argmin(dim: 0);            // nearest centre of every token
-        assign.index_put_(arange(clusters, dtype: ScalarType.Int64), new[] { centers });   // centres belong to themselves
-        var sums = zeros(clusters, f.shape[1]).index_add_(0, assign, f, 1);
-        var counts = zeros(clusters).index_add_(0, assign, ones(m), 1).unsqueeze(1);
+        assign.index_put_(HeldScalars.Arange(clusters, ScalarType.Int64), new[] { centers });   // centres belong to themselves
+        var sums = zeros(clusters, f.shape[1]).index_add_(0, assign, f, HeldScalars.One);
+        var counts = zeros(clusters).index_add_(0, assign, ones(m), HeldScalars.One).unsqueeze(1);
         return (sums / counts).to_type(x.dtype).MoveToOuterDisposeScope();
     }
 }
