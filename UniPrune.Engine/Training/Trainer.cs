@@ -77,7 +77,8 @@ public static class Trainer
                     {
                         // Seen once in ~6000 forwards: libtorch rejected a Scalar operand of an addition ("toFloat ... Expected
                         // false to be true"), a transient native failure before backward; the same example is simply run again,
-                        // so the gradient sum is unchanged.
+                        // so the gradient sum is unchanged. The cause (a GC-finalised temporary Scalar) is fixed by HeldScalars;
+                        // the retry stays as a safety net.
                         Console.Error.WriteLine($"[train] step {step + 1}: retrying an example after a native error: {e.Message.Split('\n')[0]}");
                     }
                 }
