@@ -67,7 +67,7 @@ public sealed class ResumeTests
         var store = new RunStore(bench.Environment.ResultsRoot);
         CellRunner.Run(new ToyWorkload(cell, 1.0 / 3), store, new RunOptions(WarmupSamples: 2));
         var first = (IDictionary<string, object?>)CanonicalJson.Parse(File.ReadAllLines(store.SamplesPath(cell))[0], "jsonl")!;
-        Assert.Equal(["id", "keptTokens", "prediction", "promptHash", "score", "timings", "visualTokens", "warmup"], first.Keys.ToArray());
+        Assert.Equal(["id", "keptTokens", "prediction", "promptHash", "promptTokens", "score", "timings", "visualTokens", "warmup"], first.Keys.ToArray());
         Assert.Equal(true, first["warmup"]);
         var result = (IDictionary<string, object?>)CanonicalJson.Parse(File.ReadAllText(store.ResultPath(cell)), "result")!;
         var timing = (IDictionary<string, object?>)result["timing"]!;

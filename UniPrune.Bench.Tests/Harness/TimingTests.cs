@@ -56,6 +56,44 @@ public sealed class TimingTests
     }
 
     [Fact]
+    public void Prefill_savings_are_judged_by_the_median_of_measured_over_ideal_ratios()
+    {
+        // 100-token prompts with 64 visual tokens, 7 kept: the ideal prefill ratio is (100 - 64 + 7) / 100.
+        Assert.Equal(0.43, PrefillSavingVerdict.Ideal([(100, 64, 7), (100, 64, 7), (0, 64, 7)]), 9);
+        Assert.Throws<InvalidOperationException>(() => PrefillSavingVerdict.Ideal([(0, 64, 7)]));
+        Assert.Equal(0.5, PrefillSavingVerdict.SavingShare(0.7, 0.4), 9);
+        var budget = new PrefillSavingBudget("Stage=pre&Ratio=11.1", 0.25);
+        // One wildly slow cell (a load spike) does not move the median; every cell near 1 × vanilla (no saving) does.
+        var noisy = new PrefillSavingVerdict("m", budget, "cpu.json", [("a", 0.7, 0.4), ("b", 0.75, 0.4), ("c", 1.9, 0.4)]);
+        Assert.True(noisy.Passed, noisy.Report());
+        Assert.Equal((1 - 0.75) / 0.6, noisy.MedianSavingShare, 9);
+        var broken = new PrefillSavingVerdict("m", budget, "cpu.json", [("a", 0.95, 0.4), ("b", 1.0, 0.4), ("c", 0.5, 0.4)]);
+        Assert.False(broken.Passed);
+        Assert.Contains("PREFILL SAVING BUDGET BROKEN", broken.Report());
+        Assert.Contains("b: 1 × vanilla vs ideal 0.4", broken.Report());
+        Assert.False(new PrefillSavingVerdict("m", budget, "cpu.json", []).Passed); // nothing measured proves nothing
+    }
+
+    [Fact]
+    public void Prefill_saving_budgets_are_read_from_the_class_file_and_a_bad_one_names_its_field()
+    {
+        var root = Directory.CreateTempSubdirectory("uniprune-timing-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(root, "timing"));
+            File.WriteAllText(Path.Combine(root, "timing", "cpu.json"), """
+            { "deviceClass": "cpu", "budgets": [], "prefillSavings": [ { "cells": "Stage=pre&Ratio=11.1", "minMedianSavingShare": 0.25 } ] }
+            """);
+            Assert.Equal([new PrefillSavingBudget("Stage=pre&Ratio=11.1", 0.25)], TimingBudgets.Load(root, "cpu").PrefillSavings);
+            File.WriteAllText(Path.Combine(root, "timing", "cpu.json"), """
+            { "deviceClass": "cpu", "budgets": [], "prefillSavings": [ { "cells": "Stage=pre" } ] }
+            """);
+            Assert.Contains("prefillSavings[0].minMedianSavingShare", Assert.Throws<FormatException>(() => TimingBudgets.Load(root, "cpu")).Message);
+        }
+        finally { Directory.Delete(root, true); }
+    }
+
+    [Fact]
     public void A_budget_file_for_another_class_is_refused()
     {
         var root = Directory.CreateTempSubdirectory("uniprune-timing-").FullName;

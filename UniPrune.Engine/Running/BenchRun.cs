@@ -77,5 +77,29 @@ public sealed class BenchRun : IDisposable
         return new CellVerdict(cell, null, outcome, approval, timing);
     }
 
+    /// <summary>
+    /// Runs (or reuses) one model's cells that <paramref name="budget"/> selects, with their vanilla peers, and judges their prefill
+    /// savings together. Null with <paramref name="skipReason"/> when a cell cannot run here or none is selected.
+    /// </summary>
+    public PrefillSavingVerdict? CheckPrefillSavings(PrefillSavingBudget budget, string model, out string? skipReason)
+    {
+        var filter = CellFilter.Parse(budget.Cells);
+        var cells = Manifest.Cells.Where(c => c.Model == model && !c.IsVanilla && filter.Matches(c)).ToList();
+        skipReason = cells.Count == 0 ? $"no cell of {model} matches '{budget.Cells}'"
+            : cells.Select(c => _factory.MissingPrerequisite(c)).FirstOrDefault(m => m is not null);
+        if (skipReason is not null) return null;
+        var perCell = new List<(string, double, double)>();
+        foreach (var cell in cells)
+        {
+            var vanilla = RunCell(cell.VanillaPeer);
+            var pruned = RunCell(cell);
+            if (vanilla.Timing.PrefillMs <= 0) continue;
+            var measured = pruned.Samples.Where(s => !s.Warmup || pruned.Timing.WarmupExcluded == 0).ToList();
+            perCell.Add((cell.Id, pruned.Timing.PrefillMs / vanilla.Timing.PrefillMs,
+                PrefillSavingVerdict.Ideal(measured.Select(s => (s.PromptTokens, s.VisualTokens, s.KeptTokens)))));
+        }
+        return new PrefillSavingVerdict(model, budget, Budgets.File, perCell);
+    }
+
     public void Dispose() => _factory.Dispose();
 }

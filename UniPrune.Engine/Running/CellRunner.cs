@@ -60,7 +60,7 @@ public static class CellRunner
             var (output, totalMs) = DeviceClock.Measure(() => workload.Run(item));
             var t = output.Timings;
             var record = new SampleRecord(item.Id, item.PromptHash, output.Prediction, null, output.VisualTokens, output.KeptTokens,
-                new SampleTimings(totalMs, t.VisionMs, t.PrefillMs, t.DecodeMs, t.MethodMs), Warmup: computed < options.WarmupSamples);
+                new SampleTimings(totalMs, t.VisionMs, t.PrefillMs, t.DecodeMs, t.MethodMs), Warmup: computed < options.WarmupSamples, output.PromptTokens);
             store.Append(cell, record);
             records.Add(record);
             computed++;

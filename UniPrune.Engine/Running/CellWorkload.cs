@@ -6,7 +6,9 @@ namespace UniPrune.Engine.Running;
 public sealed record WorkItem(string Id, string PromptHash);
 
 /// <summary>What running one request produced (before scoring).</summary>
-public sealed record SampleOutput(string Prediction, int VisualTokens, int KeptTokens, StageTimings Timings);
+/// <param name="PromptTokens">The prompt's length in tokens with every visual token (before pruning): with the visual and kept
+/// counts it gives the FLOP-ideal prefill ratio of a pre-LLM method.</param>
+public sealed record SampleOutput(string Prediction, int VisualTokens, int KeptTokens, StageTimings Timings, int PromptTokens = 0);
 
 /// <summary>
 /// Scores of a cell: headline metrics, per-category metrics and one score per sample (null where a sample has no score

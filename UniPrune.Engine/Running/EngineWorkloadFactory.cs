@@ -240,7 +240,7 @@ internal sealed class EngineWorkload : ICellWorkload
             _secondRetention is double second ? new PruningSettings(second) { Seed = SeedOf(item.Id) } : null);
         var options = new GenerationOptions(_maxNewTokens is int cap ? Math.Min(cap, plan.MaxNewTokens) : plan.MaxNewTokens);
         var result = _model.Model.Generate(plan.Message, images, hooks, options);
-        return new SampleOutput(result.Text, result.VisualTokens, result.VisualTokensKept, result.Timings);
+        return new SampleOutput(result.Text, result.VisualTokens, result.VisualTokensKept, result.Timings, result.PromptTokens);
     }
 
     public CellScores Score(IReadOnlyList<(WorkItem Item, string Prediction)> predictions)

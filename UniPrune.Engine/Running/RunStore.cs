@@ -6,12 +6,13 @@ using UniPrune.Engine.Timing;
 namespace UniPrune.Engine.Running;
 
 /// <summary>One line of a cell's samples.jsonl.</summary>
-public sealed record SampleRecord(string Id, string PromptHash, string Prediction, double? Score, int VisualTokens, int KeptTokens, SampleTimings Timings, bool Warmup)
+public sealed record SampleRecord(string Id, string PromptHash, string Prediction, double? Score, int VisualTokens, int KeptTokens, SampleTimings Timings, bool Warmup,
+    int PromptTokens = 0)
 {
     public SortedDictionary<string, object?> ToTree() => new(StringComparer.Ordinal)
     {
         ["id"] = Id, ["promptHash"] = PromptHash, ["prediction"] = Prediction, ["score"] = Score,
-        ["visualTokens"] = VisualTokens, ["keptTokens"] = KeptTokens, ["warmup"] = Warmup,
+        ["visualTokens"] = VisualTokens, ["keptTokens"] = KeptTokens, ["promptTokens"] = PromptTokens, ["warmup"] = Warmup,
         ["timings"] = new SortedDictionary<string, object?>(StringComparer.Ordinal)
         {
             ["totalMs"] = Timings.TotalMs, ["visionMs"] = Timings.VisionMs, ["prefillMs"] = Timings.PrefillMs,
@@ -29,7 +30,8 @@ public sealed record SampleRecord(string Id, string PromptHash, string Predictio
             score.ValueKind == JsonValueKind.Null ? null : score.GetDouble(),
             e.GetProperty("visualTokens").GetInt32(), e.GetProperty("keptTokens").GetInt32(),
             new SampleTimings(T("totalMs"), T("visionMs"), T("prefillMs"), T("decodeMs"), T("methodMs")),
-            e.GetProperty("warmup").GetBoolean());
+            e.GetProperty("warmup").GetBoolean(),
+            e.TryGetProperty("promptTokens", out var prompt) ? prompt.GetInt32() : 0);
     }
 }
 
