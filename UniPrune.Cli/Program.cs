@@ -98,6 +98,20 @@ public static class Program
             Console.WriteLine($"\r{prefix}: {status}  {o.Scores.Primary} {o.Scores.PrimaryValue:0.###}  kept {o.Samples.Average(s => (double)s.KeptTokens):0.#}/{o.Samples.Average(s => (double)s.VisualTokens):0.#}  prefill {o.Timing.PrefillMs:0.##} ms  method {o.Timing.MethodMs:0.###} ms{Eta()}");
             if (!verdict.Passed) Console.WriteLine(Indent(verdict.Report()));
         }
+        // Per-model timing budgets, where this run selected every cell they judge (a filtered run never computes extra cells).
+        var selectedIds = cells.Select(c => c.Id).ToHashSet();
+        foreach (var budget in run.Budgets.PrefillSavings)
+        {
+            var judged = manifest.Cells.Where(c => !c.IsVanilla && CellFilter.Parse(budget.Cells).Matches(c)).ToList();
+            foreach (var model in judged.Select(c => c.Model).Distinct())
+            {
+                if (!judged.Where(c => c.Model == model).All(c => selectedIds.Contains(c.Id))) continue;
+                var saving = run.CheckPrefillSavings(budget, model, out var skipReason);
+                if (saving is null) { skipped++; Console.WriteLine($"{model}/prefill-saving[{budget.Cells}]: skipped: {skipReason}"); continue; }
+                if (saving.Passed) passed++; else failed++;
+                Console.WriteLine($"{model}/prefill-saving[{budget.Cells}]: {(saving.Passed ? "ok" : "FAILED")}  {saving.Report()}");
+            }
+        }
         var rows = Directory.Exists(environment.ResultsRoot) ? MarkdownReport.ReadResults([environment.ResultsRoot]) : [];
         // The vanilla peers were run (or reused) for every selected cell: the table shows them so drops have their reference.
         var selected = cells.SelectMany(c => new[] { c.Id, c.VanillaPeer.Id }).ToHashSet();
