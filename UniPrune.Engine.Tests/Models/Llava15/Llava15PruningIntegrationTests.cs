@@ -77,10 +77,28 @@ public sealed class Llava15PruningIntegrationTests(ITestOutputHelper log)
     {
         var (model, image, ids) = Open();
         using var _ = model; using var __ = image;
-        var hooks = PruningRegistry.CreateHooks(method, new PruningSettings(1.0 / 3));
+        var hooks = PruningRegistry.CreateHooks(method, TinyDepthSettings(method));
         using var run = model.RunPrompt(ids, [image], hooks, 8, new HashSet<long>());
         log.WriteLine($"{method}: {run.VisualTokens} → {run.VisualTokensKept} visual tokens, {run.Greedy.Tokens.Length} tokens, method {run.MethodMs:F1} ms");
         Assert.Equal(8, run.Greedy.Tokens.Length);
         Assert.InRange(run.VisualTokensKept, 0, run.VisualTokens + 2);
     }
+
+    [Theory, InlineData("sparsevlm"), InlineData("mustdrop")]
+    public void A_native_schedule_deeper_than_the_decoder_is_refused_not_silently_skipped(string method)
+    {
+        var (model, image, ids) = Open();
+        using var _ = model; using var __ = image;
+        var hooks = PruningRegistry.CreateHooks(method, new PruningSettings(1.0 / 3));
+        var error = Assert.Throws<InvalidOperationException>(() => model.RunPrompt(ids, [image], hooks, 1, new HashSet<long>()).Dispose());
+        Assert.Contains("this model has 4", error.Message);
+    }
+
+    /// <summary>
+    /// One third kept; the multi-stage native schedules (layers 3/7/16, 3/7/11/15) are moved inside the 4-layer golden decoder,
+    /// which the methods would otherwise refuse (a stage beyond the depth never prunes).
+    /// </summary>
+    private static PruningSettings TinyDepthSettings(string method) => method is "sparsevlm" or "mustdrop"
+        ? new PruningSettings(1.0 / 3) { Parameters = new Dictionary<string, string> { ["stage_layers"] = "1,2,3" } }
+        : new PruningSettings(1.0 / 3);
 }

@@ -162,7 +162,7 @@ public sealed class MustDrop : IPreLlmMethod, IIntraLlmMethod
     }
 
     public LayerProbe? Probe(int layerK, int numLayers, SequenceState state) =>
-        _stageLayers.Contains(layerK) && layerK < numLayers && state.Layout.Count > 0 && state.TextAfterImage.Count > 0
+        StageSchedule.RequireDepthThen(Name, _stageLayers, numLayers) && _stageLayers.Contains(layerK) && state.Layout.Count > 0 && state.TextAfterImage.Count > 0
             ? new LayerProbe(state.TextAfterImage.ToArray()) : null;
 
     public LayerDecision? Decide(LayerContext context, SequenceState state)

@@ -75,7 +75,8 @@ public sealed class SparseVlm : IIntraLlmMethod
 
     public LayerProbe? Probe(int layerK, int numLayers, SequenceState state)
     {
-        if (!_stageLayers.Contains(layerK) || layerK >= numLayers || state.Layout.Count <= 1) return null;
+        StageSchedule.RequireDepth(Name, _stageLayers, numLayers);
+        if (!_stageLayers.Contains(layerK) || state.Layout.Count <= 1) return null;
         return new LayerProbe(_raters.Select(i => state.TextAfterImage[i]).ToArray());
     }
 
@@ -148,5 +149,26 @@ public static class DpcKnn
         var sums = zeros(clusters, f.shape[1]).index_add_(0, assign, f, HeldScalars.One);
         var counts = zeros(clusters).index_add_(0, assign, ones(m), HeldScalars.One).unsqueeze(1);
         return (sums / counts).to_type(x.dtype).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Checks shared by the multi-stage intra-LLM methods (SparseVLM, MustDrop).</summary>
+internal static class StageSchedule
+{
+    /// <summary>
+    /// A stage layer the decoder does not have would silently never prune (a "pruned" cell equal to vanilla at every
+    /// retention); refuse it, naming the layers and the depth.
+    /// </summary>
+    public static bool RequireDepthThen(string method, IReadOnlyList<int> stageLayers, int numLayers)
+    {
+        RequireDepth(method, stageLayers, numLayers);
+        return true;
+    }
+
+    public static void RequireDepth(string method, IReadOnlyList<int> stageLayers, int numLayers)
+    {
+        if (stageLayers.Max() >= numLayers)
+            throw new InvalidOperationException($"{method}: stage layers K = [{string.Join(", ", stageLayers)}] need a decoder of more than " +
+                $"{stageLayers.Max()} layers, this model has {numLayers}; use the single-stage (K2) variant or set stage_layers");
     }
 }
