@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using UniPrune.Engine.Imaging;
 using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Synthetic;
 using static TorchSharp.torch;
@@ -138,7 +137,7 @@ public static class TrainCommand
     {
         foreach (var e in SyntheticTrainingSet.CaptionExamples(seed: 987_654, count))
         {
-            var encoded = e.Plan.Images.Select(i => model.EncodeImage(ImageDecoder.Decode(i.Bytes, i.Origin))).ToList();
+            var encoded = e.Plan.Images.Select(i => SyntheticEvaluator.EncodeForPlan(model, i, e.Plan)).ToList();
             try
             {
                 var result = model.Generate(e.Plan.Message, encoded, null, new GenerationOptions(40));
