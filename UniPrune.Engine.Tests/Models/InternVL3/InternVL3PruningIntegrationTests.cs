@@ -1,3 +1,4 @@
+using UniPrune.Engine.Tests.Pruning;
 using System.Text.Json;
 using UniPrune.Engine.Core;
 using UniPrune.Engine.Models.Abstractions;
@@ -100,18 +101,10 @@ public sealed class InternVL3PruningIntegrationTests(ITestOutputHelper log)
     {
         var (model, image, ids) = Open("internvl3");
         using var _ = model; using var __ = image;
-        var hooks = PruningRegistry.CreateHooks(method, TinyDepthSettings(method));
+        var hooks = PruningRegistry.CreateHooks(method, GoldenDepthSettings.OneThird(method));
         using var run = model.RunPrompt(ids, [image], hooks, 8, new HashSet<long>());
         log.WriteLine($"{method}: {run.VisualTokens} → {run.VisualTokensKept} visual tokens, {run.Greedy.Tokens.Length} tokens, method {run.MethodMs:F1} ms");
         Assert.Equal(8, run.Greedy.Tokens.Length);
         Assert.InRange(run.VisualTokensKept, 0, run.VisualTokens + 2);
     }
-
-    /// <summary>
-    /// One third kept; the multi-stage native schedules (layers 3/7/16, 3/7/11/15) are moved inside the 4-layer golden decoder,
-    /// which the methods would otherwise refuse (a stage beyond the depth never prunes).
-    /// </summary>
-    private static PruningSettings TinyDepthSettings(string method) => method is "sparsevlm" or "mustdrop"
-        ? new PruningSettings(1.0 / 3) { Parameters = new Dictionary<string, string> { ["stage_layers"] = "1,2,3" } }
-        : new PruningSettings(1.0 / 3);
 }

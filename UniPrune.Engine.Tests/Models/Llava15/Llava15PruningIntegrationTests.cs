@@ -1,3 +1,4 @@
+using UniPrune.Engine.Tests.Pruning;
 using System.Text.Json;
 using UniPrune.Engine.Core;
 using UniPrune.Engine.Models.Abstractions;
@@ -77,7 +78,7 @@ public sealed class Llava15PruningIntegrationTests(ITestOutputHelper log)
     {
         var (model, image, ids) = Open();
         using var _ = model; using var __ = image;
-        var hooks = PruningRegistry.CreateHooks(method, TinyDepthSettings(method));
+        var hooks = PruningRegistry.CreateHooks(method, GoldenDepthSettings.OneThird(method));
         using var run = model.RunPrompt(ids, [image], hooks, 8, new HashSet<long>());
         log.WriteLine($"{method}: {run.VisualTokens} → {run.VisualTokensKept} visual tokens, {run.Greedy.Tokens.Length} tokens, method {run.MethodMs:F1} ms");
         Assert.Equal(8, run.Greedy.Tokens.Length);
@@ -93,12 +94,4 @@ public sealed class Llava15PruningIntegrationTests(ITestOutputHelper log)
         var error = Assert.Throws<InvalidOperationException>(() => model.RunPrompt(ids, [image], hooks, 1, new HashSet<long>()).Dispose());
         Assert.Contains("this model has 4", error.Message);
     }
-
-    /// <summary>
-    /// One third kept; the multi-stage native schedules (layers 3/7/16, 3/7/11/15) are moved inside the 4-layer golden decoder,
-    /// which the methods would otherwise refuse (a stage beyond the depth never prunes).
-    /// </summary>
-    private static PruningSettings TinyDepthSettings(string method) => method is "sparsevlm" or "mustdrop"
-        ? new PruningSettings(1.0 / 3) { Parameters = new Dictionary<string, string> { ["stage_layers"] = "1,2,3" } }
-        : new PruningSettings(1.0 / 3);
 }

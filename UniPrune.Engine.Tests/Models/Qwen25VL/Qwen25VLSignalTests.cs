@@ -129,12 +129,7 @@ public class Qwen25VLAllMethodsTests(ITestOutputHelper log)
         using var golden = new Qwen25VLGolden();
         using var model = golden.LoadModel();
         using var image = golden.Encode(model, VisionExtras.All);
-        // The multi-stage native schedules (layers 3/7/16, 3/7/11/15) moved inside the 4-layer golden decoder, which the
-        // methods would otherwise refuse (a stage beyond the depth never prunes).
-        var settings = method is "sparsevlm" or "mustdrop"
-            ? new PruningSettings(1.0 / 3) { Parameters = new Dictionary<string, string> { ["stage_layers"] = "1,2,3" } }
-            : new PruningSettings(1.0 / 3);
-        var hooks = PruningRegistry.CreateHooks(method, settings);
+        var hooks = PruningRegistry.CreateHooks(method, GoldenDepthSettings.OneThird(method));
         using var run = model.RunPrompt(golden.InputIds(), [image], hooks, 8, new HashSet<long>());
         log.WriteLine($"{method}: {run.VisualTokens} → {run.VisualTokensKept} visual tokens, {run.Greedy.Tokens.Length} tokens, method {run.MethodMs:F1} ms");
         Assert.Equal(8, run.Greedy.Tokens.Length);

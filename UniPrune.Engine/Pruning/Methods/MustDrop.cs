@@ -161,9 +161,12 @@ public sealed class MustDrop : IPreLlmMethod, IIntraLlmMethod
         if (_visualOriginal == 0) _visualOriginal = context.Vision.Layout.Count;
     }
 
-    public LayerProbe? Probe(int layerK, int numLayers, SequenceState state) =>
-        StageSchedule.RequireDepthThen(Name, _stageLayers, numLayers) && _stageLayers.Contains(layerK) && state.Layout.Count > 0 && state.TextAfterImage.Count > 0
+    public LayerProbe? Probe(int layerK, int numLayers, SequenceState state)
+    {
+        StageSchedule.RequireDepth(Name, _stageLayers, numLayers);
+        return _stageLayers.Contains(layerK) && state.Layout.Count > 0 && state.TextAfterImage.Count > 0
             ? new LayerProbe(state.TextAfterImage.ToArray()) : null;
+    }
 
     public LayerDecision? Decide(LayerContext context, SequenceState state)
     {
