@@ -117,8 +117,18 @@ public class FamilyTrainingTests(ITestOutputHelper log)
                 foreach (var image in images) image.Dispose();
             }
 
+            // The batched loss (prompts of different lengths right-padded into one decoder pass) is the mean of the one-by-one losses.
+            using (no_grad())
+            using (NewDisposeScope())
+            {
+                double oneByOne = examples.Average(e => trainingOnLoaded.Loss([e]).item<float>());
+                double batched = trainingOnLoaded.Loss(examples).item<float>();
+                log.WriteLine($"{familyName}: batched loss {batched:F6}, mean of one-by-one {oneByOne:F6}");
+                Assert.True(Math.Abs(batched - oneByOne) <= 1e-5 * Math.Max(1, oneByOne), $"batched {batched} vs one-by-one {oneByOne}");
+            }
+
             // ... and 30 AdamW steps lower the loss of the trainable copy.
-            double Loss(ITrainingFamily f) { using var _ = no_grad(); using var s = NewDisposeScope(); return examples.Average(e => f.Loss(e).item<float>()); }
+            double Loss(ITrainingFamily f) { using var _ = no_grad(); using var s = NewDisposeScope(); return examples.Average(e => f.Loss([e]).item<float>()); }
             double before = Loss(trainable.Family);
             var clock = System.Diagnostics.Stopwatch.StartNew();
             Trainer.Run(trainable.Family, examples, new TrainingSettings(Seed: 5, Steps: 30, Accumulate: 1, LearningRate: 3e-3, WarmupSteps: 3));

@@ -35,6 +35,17 @@ public class LlavaTrainingTests
             var family = new LlavaTrainingFamily(model, tokenizer, processor);
             double Loss(LlavaTrainingFamily f) { using var _ = no_grad(); return examples.Average(e => f.Loss(e).item<float>()); }
 
+            // One batched pass (images stacked through the tower, prompts right-padded) gives the mean of the one-by-one losses,
+            // with the reconstruction term too.
+            var withHead = new LlavaTrainingFamily(model, tokenizer, processor, reconstructionWeight: 0.5);
+            foreach (var f in new[] { family, withHead })
+                using (no_grad())
+                {
+                    double oneByOne = examples.Average(e => f.Loss(e).item<float>());
+                    double batched = f.Loss(examples).item<float>();
+                    Assert.True(Math.Abs(batched - oneByOne) <= 1e-5 * Math.Max(1, oneByOne), $"batched {batched} vs one-by-one {oneByOne}");
+                }
+
             double before = Loss(family);
             Trainer.Run(family, examples, new TrainingSettings(Seed: 3, Steps: 12, Accumulate: 2, LearningRate: 3e-3, WarmupSteps: 2));
             double after = Loss(family);

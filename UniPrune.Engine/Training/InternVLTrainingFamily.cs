@@ -18,17 +18,45 @@ public sealed class InternVLTrainingFamily(InternVL3Model model) : ITrainingFami
 {
     public nn.Module Module => model;
 
-    public Tensor Loss(TrainingExample example) => TeacherForced(example).Loss();
+    public Tensor Loss(TrainingExample example) => Loss([example]);
+
+    /// <summary>All the batch's tiles through the tower in one pass, then one decoder pass over the padded prompts.</summary>
+    public Tensor Loss(IReadOnlyList<TrainingExample> batch)
+    {
+        using var scope = NewDisposeScope();
+        var tokenizer = model.Tokenizer ?? throw new InvalidOperationException("the InternVL model needs its tokenizer (UseTokenizer) to build training prompts");
+        var inputs = batch.SelectMany(e => e.Plan.Images.Select(i => Preprocess(i, e.Plan))).ToList();
+        var encoded = inputs.Count == 0 ? [] : model.EncodeManyForTraining(inputs);
+        var sequences = new List<TeacherForcedSequence>();
+        int next = 0;
+        foreach (var example in batch)
+        {
+            var images = encoded.Skip(next).Take(example.Plan.Images.Count).ToList();
+            next += images.Count;
+            var (prompt, target, ordered) = Sequence(tokenizer, example, images);
+            var (embeds, positions) = model.TeacherForcedInputs([.. prompt, .. target], ordered);
+            sequences.Add(new TeacherForcedSequence(embeds, positions, target));
+        }
+        var (language, rotary) = model.TrainingDecoder;
+        return TeacherForcedBatch.Loss(language, rotary, sequences).MoveToOuterDisposeScope();
+    }
 
     public TeacherForcedRows TeacherForced(TrainingExample example)
     {
         var tokenizer = model.Tokenizer ?? throw new InvalidOperationException("the InternVL model needs its tokenizer (UseTokenizer) to build training prompts");
         var images = example.Plan.Images.Select(i => EncodeForTraining(i, example.Plan)).ToList();
+        var (prompt, target, ordered) = Sequence(tokenizer, example, images);
+        var logits = model.TeacherForcedLogits([.. prompt, .. target], ordered);
+        return TeacherForcedRows.From(logits, prompt, target, ordered);
+    }
+
+    /// <summary>The evaluation prompt's ids, the target (answer then &lt;|im_end|&gt;) and the images in prompt order.</summary>
+    private (IReadOnlyList<long> Prompt, long[] Target, List<EncodedImage> Ordered) Sequence(ITextTokenizer tokenizer, TrainingExample example, IReadOnlyList<EncodedImage> images)
+    {
         var ordered = InternVL3Model.InOrder(example.Plan.Message, images);
         var prompt = model.TokenizePrompt(example.Plan.Message, images);
         long[] target = [.. tokenizer.Encode(example.Answer), TrainingTokens.Single(tokenizer, InternVL3Prompt.EndOfTurn)];
-        var logits = model.TeacherForcedLogits([.. prompt, .. target], ordered);
-        return TeacherForcedRows.From(logits, prompt, target, ordered);
+        return (prompt, target, ordered);
     }
 
     /// <summary>The tile budget the harness uses for this plan (VLMEvalKit's max_num; 6 when the plan sets none).</summary>
@@ -36,8 +64,15 @@ public sealed class InternVLTrainingFamily(InternVL3Model model) : ITrainingFami
 
     private EncodedImage EncodeForTraining(SampleImage image, PromptPlan plan)
     {
+        var (pixels, tiles) = Preprocess(image, plan);
+        return model.EncodePixelsForTraining(pixels, tiles);
+    }
+
+    /// <summary>The harness's tiling of one image (the plan's max_num): its tile pixels and layout.</summary>
+    private (Tensor PixelValues, InternVLImageTiles Tiles) Preprocess(SampleImage image, PromptPlan plan)
+    {
         using var input = model.ImageProcessor.WithMaxTiles(MaxTilesFor(plan)).Process(ImageDecoder.Decode(image.Bytes, image.Origin));
-        return model.EncodePixelsForTraining(input.PixelValues, InternVLImageTiles.Of(input));
+        return (input.PixelValues.clone(), InternVLImageTiles.Of(input));
     }
 
     /// <summary>

@@ -25,35 +25,43 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
 
     public nn.Module? Auxiliary => _reconstruction;
 
-    public Tensor Loss(TrainingExample example)
-    {
-        var prompt = Llava15Prompt.Tokenize(Llava15Prompt.Build(example.Plan.Message, model.Options.PromptStyle), tokenizer, model.Config.BosTokenId);
-        var target = tokenizer.Encode(example.Answer).Append(model.Config.EosTokenId).ToArray();
-        var ids = prompt.Concat(target).ToList();
+    public Tensor Loss(TrainingExample example) => Loss([example]);
 
-        var images = new List<EncodedImage>();
-        Tensor? auxiliary = null;
-        foreach (var image in example.Plan.Images)
+    /// <summary>All the batch's images through the tower at once (every LLaVA image is one square of the same size), then one decoder pass.</summary>
+    public Tensor Loss(IReadOnlyList<TrainingExample> batch)
+    {
+        using var scope = NewDisposeScope();
+        var pixels = new List<Tensor>();
+        foreach (var image in batch.SelectMany(e => e.Plan.Images))
         {
-            var rgb = ImageDecoder.Decode(image.Bytes, image.Origin);
-            using var input = processor.Process(rgb);
-            var tokens = model.VisualTokensForTraining(input.PixelValues)[0];
-            if (_reconstruction is not null)
-            {
-                var term = _reconstruction.Loss(tokens, input.PixelValues[0]);
-                auxiliary = auxiliary is null ? term : auxiliary.Plus(term);
-            }
-            int side = model.Config.Vision.PatchesPerSide;
-            images.Add(new EncodedImage { Embeddings = tokens, Units = [new VisualUnit(VisualUnitKind.Image, 0, 0, (int)tokens.shape[0], side, side)] });
+            using var input = processor.Process(ImageDecoder.Decode(image.Bytes, image.Origin));
+            pixels.Add(input.PixelValues[0].clone());
         }
-        var (embeds, _) = model.Splice(ids, images);
-        long length = embeds.shape[0];
-        var positions = HeldScalars.Arange(length, ScalarType.Int64).unsqueeze(0);
-        var output = model.LanguageModel.forward(new DecoderInput { InputsEmbeds = embeds, PositionIds = positions, Logits = LogitsSelection.All });
-        // Row t predicts token t+1: the answer's tokens are the last target.Length rows of the sequence.
-        var predicting = output.Logits![(int)(length - target.Length - 1)..(int)(length - 1)];
-        var targets = tensor(target, dtype: ScalarType.Int64);
-        var loss = nn.functional.cross_entropy(predicting, targets);
-        return auxiliary is null ? loss : loss.Plus(auxiliary.Times(reconstructionWeight));
+        Tensor? tokens = null, auxiliary = null;
+        if (pixels.Count > 0)
+        {
+            var stacked = stack(pixels, 0);
+            tokens = model.VisualTokensForTraining(stacked);
+            if (_reconstruction is not null) auxiliary = _reconstruction.Loss(tokens, stacked);
+        }
+        int side = model.Config.Vision.PatchesPerSide;
+        var sequences = new List<TeacherForcedSequence>();
+        int next = 0;
+        foreach (var example in batch)
+        {
+            var prompt = Llava15Prompt.Tokenize(Llava15Prompt.Build(example.Plan.Message, model.Options.PromptStyle), tokenizer, model.Config.BosTokenId);
+            var target = tokenizer.Encode(example.Answer).Append(model.Config.EosTokenId).ToArray();
+            var images = new List<EncodedImage>();
+            for (int k = 0; k < example.Plan.Images.Count; k++)
+            {
+                var rows = tokens![next++];
+                images.Add(new EncodedImage { Embeddings = rows, Units = [new VisualUnit(VisualUnitKind.Image, 0, 0, (int)rows.shape[0], side, side)] });
+            }
+            var (embeds, _) = model.Splice([.. prompt, .. target], images);
+            var positions = HeldScalars.Arange(embeds.shape[0], ScalarType.Int64).unsqueeze(0);
+            sequences.Add(new TeacherForcedSequence(embeds, positions, target));
+        }
+        var loss = TeacherForcedBatch.Loss(model.LanguageModel, null, sequences);
+        return (auxiliary is null ? loss : loss.Plus(auxiliary.Times(reconstructionWeight))).MoveToOuterDisposeScope();
     }
 }

@@ -20,17 +20,18 @@ public sealed class PatchReconstructionHead : nn.Module
         RegisterComponents();
     }
 
-    /// <param name="tokens">(n, hidden) visual tokens, n = (H/patch)·(W/patch) in row-major order.</param>
-    /// <param name="pixels">(3, H, W) normalised pixel values the tokens were computed from.</param>
+    /// <param name="tokens">(B, n, hidden) visual tokens, n = (H/patch)·(W/patch) in row-major order.</param>
+    /// <param name="pixels">(B, 3, H, W) normalised pixel values the tokens were computed from.</param>
     public Tensor Loss(Tensor tokens, Tensor pixels)
     {
-        using var pooled = nn.functional.avg_pool2d(pixels.unsqueeze(0).to(tokens.dtype), 2)[0];
+        using var scope = NewDisposeScope();
+        var pooled = nn.functional.avg_pool2d(pixels.to(tokens.dtype), 2);
         int p = patch / 2;
-        long rows = pooled.shape[1] / p, cols = pooled.shape[2] / p;
-        // (3, rows·p, cols·p) → (rows, cols, 3, p, p) → (n, 3·p·p), the token order of the grid.
-        var target = pooled.reshape(3, rows, p, cols, p).permute(1, 3, 0, 2, 4).reshape(rows * cols, 3 * p * p);
-        if (target.shape[0] != tokens.shape[0])
-            throw new ArgumentException($"reconstruction: {tokens.shape[0]} tokens for a {rows}x{cols} patch grid");
-        return nn.functional.mse_loss(predict.forward(tokens), target.detach());
+        long batch = pooled.shape[0], rows = pooled.shape[2] / p, cols = pooled.shape[3] / p;
+        // (B, 3, rows·p, cols·p) → (B, rows, cols, 3, p, p) → (B, n, 3·p·p), the token order of the grid.
+        var target = pooled.reshape(batch, 3, rows, p, cols, p).permute(0, 2, 4, 1, 3, 5).reshape(batch, rows * cols, 3 * p * p);
+        if (target.shape[1] != tokens.shape[1])
+            throw new ArgumentException($"reconstruction: {tokens.shape[1]} tokens for a {rows}x{cols} patch grid");
+        return nn.functional.mse_loss(predict.forward(tokens), target.detach()).MoveToOuterDisposeScope();
     }
 }

@@ -37,17 +37,42 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
 {
     public nn.Module Module => model;
 
-    public Tensor Loss(TrainingExample example) => TeacherForced(example).Loss();
+    public Tensor Loss(TrainingExample example) => Loss([example]);
+
+    /// <summary>
+    /// Each image through the windowed tower on its own (grids differ from image to image), then one decoder pass over the
+    /// padded prompts with each prompt's own M-RoPE ids.
+    /// </summary>
+    public Tensor Loss(IReadOnlyList<TrainingExample> batch)
+    {
+        using var scope = NewDisposeScope();
+        var sequences = new List<TeacherForcedSequence>();
+        foreach (var example in batch)
+        {
+            var (prompt, target, ordered) = Sequence(example);
+            var (embeds, positions) = model.TeacherForcedInputs([.. prompt, .. target], ordered);
+            sequences.Add(new TeacherForcedSequence(embeds, positions, target));
+        }
+        var (language, rotary) = model.TrainingDecoder;
+        return TeacherForcedBatch.Loss(language, rotary, sequences).MoveToOuterDisposeScope();
+    }
 
     public TeacherForcedRows TeacherForced(TrainingExample example)
+    {
+        var (prompt, target, ordered) = Sequence(example);
+        var logits = model.TeacherForcedLogits([.. prompt, .. target], ordered);
+        return TeacherForcedRows.From(logits, prompt, target, ordered);
+    }
+
+    /// <summary>The evaluation prompt's ids, the target (answer then &lt;|im_end|&gt;) and the encoded images in prompt order.</summary>
+    private (long[] Prompt, long[] Target, List<EncodedImage> Ordered) Sequence(TrainingExample example)
     {
         var tokenizer = model.Tokenizer ?? throw new InvalidOperationException("the Qwen model needs its tokenizer (UseTokenizer) to build training prompts");
         var images = example.Plan.Images.Select(i => EncodeForTraining(i, example.Plan)).ToList();
         var ordered = example.Plan.Message.Segments.OfType<ImageSegment>().Select(s => images[s.ImageIndex]).ToList();
         var prompt = model.TokenizePrompt(example.Plan.Message, images);
         long[] target = [.. tokenizer.Encode(example.Answer), TrainingTokens.Single(tokenizer, Qwen25VLPrompt.ImEnd)];
-        var logits = model.TeacherForcedLogits([.. prompt, .. target], ordered);
-        return TeacherForcedRows.From(logits, prompt, target, ordered);
+        return (prompt, target, ordered);
     }
 
     /// <summary>The processor the harness would use for this plan (min_pixels override, the folder's max_pixels).</summary>

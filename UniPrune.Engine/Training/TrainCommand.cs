@@ -46,7 +46,8 @@ public static class TrainCommand
         var family = EmbeddedFamily.Parse(Required(options, "family"));
         string folder = Required(options, "out");
         int seed = Int(options, "seed", 1);
-        var settings = new TrainingSettings(seed, Int(options, "steps", 1500), Int(options, "accumulate", 4), Double(options, "lr", 1e-3));
+        var settings = new TrainingSettings(seed, Int(options, "steps", 1500), Int(options, "accumulate", 4), Double(options, "lr", 1e-3),
+            MicroBatch: options.ContainsKey("micro-batch") ? Int(options, "micro-batch", 0) : null);
         int trainSamples = Int(options, "train-samples", 400);
 
         var clock = Stopwatch.StartNew();

@@ -5,20 +5,23 @@ using UniPrune.Engine.Models.Common;
 
 namespace UniPrune.Engine.Training;
 
-/// <summary>A model that can score one example with a differentiable loss.</summary>
+/// <summary>A model that can score a batch of examples with a differentiable loss.</summary>
 public interface ITrainingFamily
 {
     nn.Module Module { get; }
-    Tensor Loss(TrainingExample example);
+
+    /// <summary>The mean over the examples of each one's mean answer-token cross-entropy (plus any auxiliary term).</summary>
+    Tensor Loss(IReadOnlyList<TrainingExample> batch);
 
     /// <summary>Training-only modules (auxiliary heads) optimised with the model and never saved with it.</summary>
     nn.Module? Auxiliary => null;
 }
 
 /// <param name="Steps">Optimizer steps.</param>
-/// <param name="Accumulate">Examples per optimizer step (gradients summed over them, loss averaged).</param>
+/// <param name="Accumulate">Examples per optimizer step (loss averaged over them).</param>
+/// <param name="MicroBatch">Examples per forward pass (one padded batch; gradients summed over the passes); null = all of a step's.</param>
 public sealed record TrainingSettings(int Seed, int Steps, int Accumulate, double LearningRate, double WeightDecay = 0.01, int WarmupSteps = 50,
-    double ClipNorm = 1.0);
+    double ClipNorm = 1.0, int? MicroBatch = null);
 
 public sealed record TrainingLog(int Step, double Loss, double Seconds);
 
@@ -59,16 +62,20 @@ public static class Trainer
             foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
             optimizer.zero_grad();
             double total = 0;
+            var picked = new List<TrainingExample>();
             for (int k = 0; k < settings.Accumulate; k++)
             {
                 if (queue.Count == 0) foreach (var i in Enumerable.Range(0, examples.Count).OrderBy(_ => order.Next())) queue.Enqueue(i);
-                var example = examples[queue.Dequeue()];
+                picked.Add(examples[queue.Dequeue()]);
+            }
+            foreach (var chunk in picked.Chunk(Math.Max(1, settings.MicroBatch ?? settings.Accumulate)))
+            {
                 for (int attempt = 1; ; attempt++)
                 {
                     try
                     {
                         using var scope = NewDisposeScope();
-                        var loss = family.Loss(example).DividedBy(settings.Accumulate);
+                        var loss = family.Loss(chunk).Times((double)chunk.Length / picked.Count);
                         loss.backward();
                         total += loss.item<float>();
                         break;
@@ -76,10 +83,10 @@ public static class Trainer
                     catch (System.Runtime.InteropServices.ExternalException e) when (attempt < 3)
                     {
                         // Seen once in ~6000 forwards: libtorch rejected a Scalar operand of an addition ("toFloat ... Expected
-                        // false to be true"), a transient native failure before backward; the same example is simply run again,
+                        // false to be true"), a transient native failure before backward; the same examples are simply run again,
                         // so the gradient sum is unchanged. The cause (a GC-finalised temporary Scalar) is fixed by HeldScalars;
                         // the retry stays as a safety net.
-                        Console.Error.WriteLine($"[train] step {step + 1}: retrying an example after a native error: {e.Message.Split('\n')[0]}");
+                        Console.Error.WriteLine($"[train] step {step + 1}: retrying a batch after a native error: {e.Message.Split('\n')[0]}");
                     }
                 }
             }

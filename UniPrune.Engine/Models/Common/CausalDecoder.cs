@@ -241,6 +241,49 @@ public sealed class CausalLanguageModel : nn.Module<DecoderInput, DecoderOutput>
         return new DecoderOutput(logits?.MoveToOuterDisposeScope(), nextPosition, (int)hidden.shape[1], layout, hookMs);
     }
 
+    /// <summary>
+    /// Training entry (used by Engine/Training): the residual stream after the last layer, (B, Lmax, H) before the final
+    /// norm, for several prompts at once with autograd. Each prompt (L_i, H) with its position ids (rows, L_i) is padded on
+    /// the right to the longest; under the causal mask a real row never attends to the padding after it, so each prompt's
+    /// rows equal its own unbatched forward (up to float summation order). Unpruned, no cache.
+    /// </summary>
+    public Tensor TrainingHidden(IReadOnlyList<Tensor> embeds, IReadOnlyList<Tensor> positionIds, IRotaryEmbedding? rotary = null)
+    {
+        if (embeds.Count == 0 || embeds.Count != positionIds.Count)
+            throw new ArgumentException($"expected one position-id tensor per prompt; got {embeds.Count} prompts and {positionIds.Count} position tensors");
+        using var scope = NewDisposeScope();
+        rotary ??= _rotary;
+        long longest = embeds.Max(e => e.shape[0]);
+        var rows = new List<Tensor>();
+        var cosines = new List<Tensor>();
+        var sines = new List<Tensor>();
+        for (int i = 0; i < embeds.Count; i++)
+        {
+            var e = embeds[i].to(DType, Device);
+            var p = positionIds[i].to(Device);
+            long length = e.shape[0], pad = longest - length;
+            if (p.dim() != 2 || p.shape[1] != length)
+                throw new ArgumentException($"prompt {i}: position ids must be (rows, {length}); got [{string.Join(", ", p.shape)}]");
+            if (pad > 0)
+            {
+                e = cat([e, zeros(pad, e.shape[1], dtype: DType, device: Device)], 0);
+                // Padding rows continue the positions (any value would do: nothing real attends to them).
+                var next = p.max().item<long>() + 1;
+                var extra = HeldScalars.Arange(next, next + pad, 1, ScalarType.Int64, Device).unsqueeze(0).expand(p.shape[0], pad);
+                p = cat([p, extra], 1);
+            }
+            var (cos, sin) = rotary.CosSin(p, DType);
+            rows.Add(e); cosines.Add(cos); sines.Add(sin);
+        }
+        // Tables (B, 1, L, head_dim) broadcast over the heads of (B, heads, L, head_dim).
+        var hidden = stack(rows, 0);
+        var cosTable = stack(cosines, 0).unsqueeze(1);
+        var sinTable = stack(sines, 0).unsqueeze(1);
+        for (int i = 0; i < Config.NumLayers; i++)
+            hidden = model.layers[i].forward(new DecoderLayerInput(hidden, cosTable, sinTable, null, i)).Hidden;
+        return hidden.MoveToOuterDisposeScope();
+    }
+
     private Tensor PrepareReplacement(Tensor replacement, int expectedRows)
     {
         var r = replacement.to(DType, Device);

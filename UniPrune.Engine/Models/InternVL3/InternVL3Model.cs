@@ -270,6 +270,27 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
         return Encode(pixelValues, tiles, VisionExtras.None);
     }
 
+    /// <summary>
+    /// Training entry for a batch: every image's tiles through InternViT, pixel shuffle and mlp1 in one pass (the tower
+    /// sees tiles independently, so this equals encoding each image alone), split back into one encoded image each.
+    /// </summary>
+    public IReadOnlyList<EncodedImage> EncodeManyForTraining(IReadOnlyList<(Tensor PixelValues, InternVLImageTiles Tiles)> images)
+    {
+        foreach (var (pixels, tiles) in images)
+            if (pixels.dim() != 4 || pixels.shape[0] != tiles.Total)
+                throw new ArgumentException($"pixel values must be ({tiles.Total} tiles, {Config.Vision.NumChannels}, H, W) for {tiles}; got [{string.Join(", ", pixels.shape)}]");
+        var all = EncodePixelsForTraining(cat(images.Select(i => i.PixelValues).ToList(), 0), new InternVLImageTiles(images.Sum(i => i.Tiles.Total), false));
+        var result = new List<EncodedImage>();
+        int row = 0;
+        foreach (var (_, tiles) in images)
+        {
+            int rows = tiles.Total * Config.ImageTokensPerTile;
+            result.Add(new EncodedImage { Embeddings = all.Embeddings.narrow(0, row, rows), Units = UnitsOf(tiles) });
+            row += rows;
+        }
+        return result;
+    }
+
     private EncodedImage Encode(Tensor pixelValues, InternVLImageTiles tiles, VisionExtras extras)
     {
         using var scope = NewDisposeScope();
@@ -381,6 +402,19 @@ public sealed class InternVL3Model : nn.Module, IVisionLanguageModel
         var output = language_model.forward(new DecoderInput { InputsEmbeds = embeds, PositionIds = positions, Rotary = _rotary, Logits = LogitsSelection.All });
         return output.Logits!.MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Training entry (used by Engine/Training's batched loss): the spliced prompt (L, H) and its (1, L) position ids
+    /// exactly as the unpruned prefill builds them, with autograd.
+    /// </summary>
+    public (Tensor Embeds, Tensor PositionIds) TeacherForcedInputs(IReadOnlyList<long> inputIds, IReadOnlyList<EncodedImage> images)
+    {
+        var (embeds, _, positions) = PrefillInputs(inputIds, images);
+        return (embeds, positions);
+    }
+
+    /// <summary>Training entry: the decoder and the rotary table the prefill runs it with.</summary>
+    public (CausalLanguageModel Language, IRotaryEmbedding Rotary) TrainingDecoder => (language_model, _rotary);
 
     private (Tensor Embeds, VisualLayout Layout, Tensor Positions) PrefillInputs(IReadOnlyList<long> inputIds, IReadOnlyList<EncodedImage> images)
     {

@@ -309,6 +309,19 @@ public sealed class Qwen25VLModel : nn.Module, IVisionLanguageModel
         return output.Logits!.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Training entry (used by Engine/Training's batched loss): the spliced prompt (L, H) and its (3, L) M-RoPE ids exactly as
+    /// the unpruned prefill builds them, with autograd.
+    /// </summary>
+    public (Tensor Embeds, Tensor PositionIds) TeacherForcedInputs(IReadOnlyList<long> inputIds, IReadOnlyList<EncodedImage> images)
+    {
+        var (embeds, _, _, positions) = PrefillInputs(inputIds, images);
+        return (embeds, positions);
+    }
+
+    /// <summary>Training entry: the decoder and the M-RoPE table the prefill runs it with.</summary>
+    public (CausalLanguageModel Language, IRotaryEmbedding Rotary) TrainingDecoder => (language, _rotary);
+
     /// <summary>The spliced prompt, its layout, its M-RoPE ids and those ids as a (3, L) tensor.</summary>
     private (Tensor Embeds, VisualLayout Layout, MropePositions Mrope, Tensor Positions) PrefillInputs(IReadOnlyList<long> inputIds, IReadOnlyList<EncodedImage> images)
     {
