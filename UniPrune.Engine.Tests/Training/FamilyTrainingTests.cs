@@ -127,6 +127,18 @@ public class FamilyTrainingTests(ITestOutputHelper log)
                 Assert.True(Math.Abs(batched - oneByOne) <= 1e-5 * Math.Max(1, oneByOne), $"batched {batched} vs one-by-one {oneByOne}");
             }
 
+            // --reconstruction adds the head's term (same seed, same weights: the loss grows by the weighted MSE).
+            using (var withHead = family.Create(folder, seed: 5, reconstruction: 0.5))
+            using (no_grad())
+            using (NewDisposeScope())
+            {
+                Assert.NotNull(withHead.Family.Auxiliary);
+                double plain = trainable.Family.Loss(examples).item<float>();
+                double headed = withHead.Family.Loss(examples).item<float>();
+                log.WriteLine($"{familyName}: loss {plain:F4}, with the reconstruction term {headed:F4}");
+                Assert.True(headed > plain + 1e-3, $"with head {headed} vs {plain}");
+            }
+
             // ... and 30 AdamW steps lower the loss of the trainable copy.
             double Loss(ITrainingFamily f) { using var _ = no_grad(); using var s = NewDisposeScope(); return examples.Average(e => f.Loss([e]).item<float>()); }
             double before = Loss(trainable.Family);

@@ -14,9 +14,14 @@ namespace UniPrune.Engine.Training;
 /// it), InternViT, pixel shuffle and mlp1 with autograd, the IMG_CONTEXT splice of <see cref="InternVL3Model.TeacherForcedLogits"/>.
 /// Target: the answer's tokens then &lt;|im_end|&gt;. The model needs its tokenizer attached.
 /// </summary>
-public sealed class InternVLTrainingFamily(InternVL3Model model) : ITrainingFamily
+public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstructionWeight = 0) : ITrainingFamily
 {
     public nn.Module Module => model;
+
+    /// <summary>Auxiliary head (training only): each merged token predicts its 28-px group of its tile (see <see cref="PatchReconstructionHead"/>).</summary>
+    private readonly PatchReconstructionHead? _reconstruction = reconstructionWeight > 0 ? new PatchReconstructionHead(model.Config.Language.HiddenSize) : null;
+
+    public nn.Module? Auxiliary => _reconstruction;
 
     public Tensor Loss(TrainingExample example) => Loss([example]);
 
@@ -27,6 +32,10 @@ public sealed class InternVLTrainingFamily(InternVL3Model model) : ITrainingFami
         var tokenizer = model.Tokenizer ?? throw new InvalidOperationException("the InternVL model needs its tokenizer (UseTokenizer) to build training prompts");
         var inputs = batch.SelectMany(e => e.Plan.Images.Select(i => Preprocess(i, e.Plan))).ToList();
         var encoded = inputs.Count == 0 ? [] : model.EncodeManyForTraining(inputs);
+        Tensor? auxiliary = null;
+        if (_reconstruction is not null && inputs.Count > 0)
+            auxiliary = _reconstruction.Loss(cat(encoded.Select(e => e.Embeddings).ToList(), 0),
+                PatchReconstructionHead.GridTargets(cat(inputs.Select(i => i.PixelValues).ToList(), 0), model.Config.TileSize / model.Config.TokenGrid));
         var sequences = new List<TeacherForcedSequence>();
         int next = 0;
         foreach (var example in batch)
@@ -38,7 +47,8 @@ public sealed class InternVLTrainingFamily(InternVL3Model model) : ITrainingFami
             sequences.Add(new TeacherForcedSequence(embeds, positions, target));
         }
         var (language, rotary) = model.TrainingDecoder;
-        return TeacherForcedBatch.Loss(language, rotary, sequences).MoveToOuterDisposeScope();
+        var loss = TeacherForcedBatch.Loss(language, rotary, sequences);
+        return (auxiliary is null ? loss : loss.Plus(auxiliary.Times(reconstructionWeight))).MoveToOuterDisposeScope();
     }
 
     public TeacherForcedRows TeacherForced(TrainingExample example)

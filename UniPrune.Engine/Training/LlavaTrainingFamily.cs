@@ -15,13 +15,8 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
 {
     public nn.Module Module => model;
 
-    /// <summary>
-    /// Auxiliary head (training only): each visual token predicts its own patch at half resolution. A from-scratch
-    /// tower otherwise learns to see only through the few answer tokens; this dense target makes every token carry
-    /// its patch's content early, so the decoder has something to read. Not part of the checkpoint.
-    /// </summary>
-    private readonly PatchReconstructionHead? _reconstruction = reconstructionWeight > 0
-        ? new PatchReconstructionHead(model.Config.Text.HiddenSize, model.Config.Vision.PatchSize) : null;
+    /// <summary>Auxiliary head (training only): each visual token predicts its own 14-px patch (see <see cref="PatchReconstructionHead"/>).</summary>
+    private readonly PatchReconstructionHead? _reconstruction = reconstructionWeight > 0 ? new PatchReconstructionHead(model.Config.Text.HiddenSize) : null;
 
     public nn.Module? Auxiliary => _reconstruction;
 
@@ -42,7 +37,7 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
         {
             var stacked = stack(pixels, 0);
             tokens = model.VisualTokensForTraining(stacked);
-            if (_reconstruction is not null) auxiliary = _reconstruction.Loss(tokens, stacked);
+            if (_reconstruction is not null) auxiliary = _reconstruction.Loss(tokens, PatchReconstructionHead.GridTargets(stacked, model.Config.Vision.PatchSize));
         }
         int side = model.Config.Vision.PatchesPerSide;
         var sequences = new List<TeacherForcedSequence>();

@@ -33,9 +33,14 @@ public sealed record TeacherForcedRows(Tensor AnswerLogits, Tensor Targets, long
 /// autograd, the splice and the M-RoPE ids of <see cref="Qwen25VLModel.TeacherForcedLogits"/>. Target: the answer's tokens
 /// then &lt;|im_end|&gt;, where the template ends the assistant turn. The model needs its tokenizer attached.
 /// </summary>
-public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor processor) : ITrainingFamily
+public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor processor, double reconstructionWeight = 0) : ITrainingFamily
 {
     public nn.Module Module => model;
+
+    /// <summary>Auxiliary head (training only): each merged token predicts its 28-px merge unit (see <see cref="PatchReconstructionHead"/>).</summary>
+    private readonly PatchReconstructionHead? _reconstruction = reconstructionWeight > 0 ? new PatchReconstructionHead(model.Config.Text.HiddenSize) : null;
+
+    public nn.Module? Auxiliary => _reconstruction;
 
     public Tensor Loss(TrainingExample example) => Loss([example]);
 
@@ -47,14 +52,19 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
     {
         using var scope = NewDisposeScope();
         var sequences = new List<TeacherForcedSequence>();
+        var tokens = new List<Tensor>();
+        var regions = new List<Tensor>();
         foreach (var example in batch)
         {
-            var (prompt, target, ordered) = Sequence(example);
+            var (prompt, target, ordered) = Sequence(example, _reconstruction is null ? null : (tokens, regions));
             var (embeds, positions) = model.TeacherForcedInputs([.. prompt, .. target], ordered);
             sequences.Add(new TeacherForcedSequence(embeds, positions, target));
         }
         var (language, rotary) = model.TrainingDecoder;
-        return TeacherForcedBatch.Loss(language, rotary, sequences).MoveToOuterDisposeScope();
+        var loss = TeacherForcedBatch.Loss(language, rotary, sequences);
+        if (_reconstruction is not null && tokens.Count > 0)
+            loss = loss.Plus(_reconstruction.Loss(cat(tokens, 0), cat(regions, 0)).Times(reconstructionWeight));
+        return loss.MoveToOuterDisposeScope();
     }
 
     public TeacherForcedRows TeacherForced(TrainingExample example)
@@ -65,10 +75,11 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
     }
 
     /// <summary>The evaluation prompt's ids, the target (answer then &lt;|im_end|&gt;) and the encoded images in prompt order.</summary>
-    private (long[] Prompt, long[] Target, List<EncodedImage> Ordered) Sequence(TrainingExample example)
+    /// <param name="reconstruction">When given, each image's merged tokens and their pixel targets are added to it.</param>
+    private (long[] Prompt, long[] Target, List<EncodedImage> Ordered) Sequence(TrainingExample example, (List<Tensor> Tokens, List<Tensor> Regions)? reconstruction = null)
     {
         var tokenizer = model.Tokenizer ?? throw new InvalidOperationException("the Qwen model needs its tokenizer (UseTokenizer) to build training prompts");
-        var images = example.Plan.Images.Select(i => EncodeForTraining(i, example.Plan)).ToList();
+        var images = example.Plan.Images.Select(i => EncodeForTraining(i, example.Plan, reconstruction)).ToList();
         var ordered = example.Plan.Message.Segments.OfType<ImageSegment>().Select(s => images[s.ImageIndex]).ToList();
         var prompt = model.TokenizePrompt(example.Plan.Message, images);
         long[] target = [.. tokenizer.Encode(example.Answer), TrainingTokens.Single(tokenizer, Qwen25VLPrompt.ImEnd)];
@@ -78,10 +89,17 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
     /// <summary>The processor the harness would use for this plan (min_pixels override, the folder's max_pixels).</summary>
     public QwenImageProcessor ProcessorFor(PromptPlan plan) => plan.QwenMinPixels is int min ? processor with { MinPixels = min } : processor;
 
-    private EncodedImage EncodeForTraining(SampleImage image, PromptPlan plan)
+    private EncodedImage EncodeForTraining(SampleImage image, PromptPlan plan, (List<Tensor> Tokens, List<Tensor> Regions)? reconstruction = null)
     {
         using var input = ProcessorFor(plan).Process(ImageDecoder.Decode(image.Bytes, image.Origin), image.Origin);
-        return model.EncodePixelsForTraining(input.PixelValues, input.Grid);
+        var encoded = model.EncodePixelsForTraining(input.PixelValues, input.Grid);
+        if (reconstruction is var (tokens, regions))
+        {
+            var v = model.Config.Vision;
+            tokens.Add(encoded.Embeddings);
+            regions.Add(PatchReconstructionHead.QwenMergeUnitTargets(input.PixelValues, v.SpatialMergeSize, v.PatchSize, v.TemporalPatchSize));
+        }
+        return encoded;
     }
 
     /// <summary>
