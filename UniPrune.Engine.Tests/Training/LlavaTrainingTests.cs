@@ -33,7 +33,7 @@ public class LlavaTrainingTests
             var tokenizer = HfTextTokenizer.FromTokenizerJson(Path.Combine(modelFolder, "tokenizer.json"));
             var processor = ClipImageProcessor.FromPreprocessorConfig(Path.Combine(modelFolder, "preprocessor_config.json"), LlavaImageAspect.PadToSquare);
             var family = new LlavaTrainingFamily(model, tokenizer, processor);
-            double Loss(LlavaTrainingFamily f) { using var _ = no_grad(); return examples.Average(e => f.Loss(e).item<float>()); }
+            double Loss(LlavaTrainingFamily f) { using var _ = no_grad(); return examples.Average(e => f.Loss([e]).item<float>()); }
 
             // One batched pass (images stacked through the tower, prompts right-padded) gives the mean of the one-by-one losses,
             // with the reconstruction term too.
@@ -41,7 +41,7 @@ public class LlavaTrainingTests
             foreach (var f in new[] { family, withHead })
                 using (no_grad())
                 {
-                    double oneByOne = examples.Average(e => f.Loss(e).item<float>());
+                    double oneByOne = examples.Average(e => f.Loss([e]).item<float>());
                     double batched = f.Loss(examples).item<float>();
                     Assert.True(Math.Abs(batched - oneByOne) <= 1e-5 * Math.Max(1, oneByOne), $"batched {batched} vs one-by-one {oneByOne}");
                 }

@@ -23,8 +23,6 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstr
 
     public nn.Module? Auxiliary => _reconstruction;
 
-    public Tensor Loss(TrainingExample example) => Loss([example]);
-
     /// <summary>All the batch's tiles through the tower in one pass, then one decoder pass over the padded prompts.</summary>
     public Tensor Loss(IReadOnlyList<TrainingExample> batch)
     {

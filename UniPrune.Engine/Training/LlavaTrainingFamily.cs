@@ -20,8 +20,6 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
 
     public nn.Module? Auxiliary => _reconstruction;
 
-    public Tensor Loss(TrainingExample example) => Loss([example]);
-
     /// <summary>All the batch's images through the tower at once (every LLaVA image is one square of the same size), then one decoder pass.</summary>
     public Tensor Loss(IReadOnlyList<TrainingExample> batch)
     {

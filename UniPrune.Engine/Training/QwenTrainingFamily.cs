@@ -14,8 +14,6 @@ namespace UniPrune.Engine.Training;
 /// <param name="Images">The encoded images in the order they fill the prompt.</param>
 public sealed record TeacherForcedRows(Tensor AnswerLogits, Tensor Targets, long[] InputIds, IReadOnlyList<EncodedImage> Images)
 {
-    public Tensor Loss() => nn.functional.cross_entropy(AnswerLogits, Targets);
-
     /// <summary>Cuts the answer rows out of all-row logits of <paramref name="prompt"/> + <paramref name="target"/>.</summary>
     public static TeacherForcedRows From(Tensor allLogits, IReadOnlyList<long> prompt, long[] target, IReadOnlyList<EncodedImage> images)
     {
@@ -41,8 +39,6 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
     private readonly PatchReconstructionHead? _reconstruction = reconstructionWeight > 0 ? new PatchReconstructionHead(model.Config.Text.HiddenSize) : null;
 
     public nn.Module? Auxiliary => _reconstruction;
-
-    public Tensor Loss(TrainingExample example) => Loss([example]);
 
     /// <summary>
     /// Each image through the windowed tower on its own (grids differ from image to image), then one decoder pass over the
