@@ -71,4 +71,19 @@ public class SyntheticSuiteCompatibilityTests
         var report = await dataset.ScoreAsync(predictions, new ScoringContext());
         Assert.True(report.Score100 < 90, $"{name}: swapped answers still scored {report.Score100}");
     }
+
+    /// <summary>Multiple choice targets are option texts (letters only where can_infer could not credit the text alone).</summary>
+    [Theory]
+    [InlineData("MMBench_DEV_EN")]
+    [InlineData("SEEDBench2_Plus")]
+    [InlineData("ScienceQA_TEST")]
+    [InlineData("MathVista_MINI")]
+    public void Multiple_choice_targets_are_option_texts(string name)
+    {
+        var (dataset, samples) = Committed(name);
+        var choiceSamples = samples.Where(s => s.Options.Count > 0 || s.Text("question_type") == "multi_choice").ToList();
+        Assert.NotEmpty(choiceSamples);
+        int letters = choiceSamples.Count(s => SyntheticTrainingSet.TargetAnswer(dataset, s) is { Length: 1 } t && char.IsAsciiLetterUpper(t[0]));
+        Assert.True(letters <= choiceSamples.Count / 20, $"{name}: {letters} of {choiceSamples.Count} multiple-choice targets fell back to the letter");
+    }
 }

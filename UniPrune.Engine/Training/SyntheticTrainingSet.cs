@@ -1,5 +1,6 @@
 using UniPrune.Engine.Datasets;
 using UniPrune.Engine.Models.Abstractions;
+using UniPrune.Engine.Scoring;
 using UniPrune.Engine.Synthetic;
 
 namespace UniPrune.Engine.Training;
@@ -70,12 +71,23 @@ public static class SyntheticTrainingSet
             // OCRBench stores a Python list of accepted strings; the first is the one to say.
             OcrBenchDataset => PythonLiteral.ParseStringList(answer) is [var first, ..] ? first
                 : throw new DatasetFormatException(sample.File, $"line {sample.Line}, column 'answer': expected a non-empty list literal, got {answer}"),
-            // MathVista's hint asks multiple choice for the option letter, free form for the value.
+            // Multiple choice is answered with the option's text where can_infer credits that text alone (it does when
+            // no other option's text occurs in it): a from-scratch model learns "say what you see" long before "map what
+            // you see to a letter" (letter targets left MMBench circular at 0), and VLMEvalKit scores both the same.
             MathVistaSyntheticDataset when sample.Require("question_type", "multi_choice or free_form") == "multi_choice"
-                => sample.Require("answer_option", "the correct option letter"),
+                => OptionTextOrLetter(MathVistaChoices(sample), answer, sample.Require("answer_option", "the correct option letter")[0]),
+            MultipleChoiceDataset => OptionTextOrLetter(sample.Options, sample.Options.FirstOrDefault(o => o.Letter.ToString() == answer).Text, answer[0]),
             MiaBenchSyntheticDataset => Scoring.FormatConstraints.ReferenceResponse(sample.Require("constraint", "a format constraint"),
                 Scoring.FormatConstraints.ContentItems(answer), sample.Text("keyword")),
-            _ => answer, // option letters and Yes/No as stored
+            _ => answer, // Yes/No as stored
         };
     }
+
+    private static string OptionTextOrLetter(IReadOnlyList<ChoiceOption> options, string? text, char letter) =>
+        !string.IsNullOrEmpty(text) && AnswerExtraction.CanInfer(text, options).Letter == letter ? text : letter.ToString();
+
+    private static IReadOnlyList<ChoiceOption> MathVistaChoices(DatasetSample sample) =>
+        (PythonLiteral.Parse(sample.Require("choices", "a list literal of the options")) as List<object?>
+            ?? throw new DatasetFormatException(sample.File, $"line {sample.Line}, column 'choices': expected a list literal"))
+        .Select((v, k) => new ChoiceOption((char)('A' + k), PythonLiteral.Str(v))).ToList();
 }
