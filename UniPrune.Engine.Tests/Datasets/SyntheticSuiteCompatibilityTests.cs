@@ -86,4 +86,22 @@ public class SyntheticSuiteCompatibilityTests
         int letters = choiceSamples.Count(s => SyntheticTrainingSet.TargetAnswer(dataset, s) is { Length: 1 } t && char.IsAsciiLetterUpper(t[0]));
         Assert.True(letters <= choiceSamples.Count / 20, $"{name}: {letters} of {choiceSamples.Count} multiple-choice targets fell back to the letter");
     }
+
+    /// <summary>Training sees as many Yes as No rows of a yes/no table: POPE's majority "No" is thinned evenly, all "Yes" rows stay.</summary>
+    [Fact]
+    public void Yes_no_training_rows_are_balanced()
+    {
+        var (_, samples) = Committed("POPE");
+        int yes = samples.Count(s => s.Text("answer") == "Yes");
+        Assert.True(samples.Count - yes > 2 * yes, $"POPE is expected to be mostly No; {yes} of {samples.Count} are Yes");
+        var balanced = SyntheticTrainingSet.BalancedYesNo(samples);
+        Assert.Equal(2 * yes, balanced.Count);
+        Assert.Equal(yes, balanced.Count(s => s.Text("answer") == "Yes"));
+        Assert.Equal(balanced.Count, balanced.Distinct().Count());
+        // Evenly thinned: the kept "No" rows span the table, not just its head.
+        var keptNo = balanced.Where(s => s.Text("answer") == "No").Select(s => samples.ToList().IndexOf(s)).ToList();
+        Assert.True(keptNo.Max() > samples.Count * 9 / 10, $"kept No rows end at {keptNo.Max()} of {samples.Count}");
+        var (_, mme) = Committed("MME");
+        Assert.Same(mme, SyntheticTrainingSet.BalancedYesNo(mme)); // already balanced: untouched
+    }
 }
