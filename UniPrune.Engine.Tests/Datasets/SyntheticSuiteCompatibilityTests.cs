@@ -104,4 +104,19 @@ public class SyntheticSuiteCompatibilityTests
         var (_, mme) = Committed("MME");
         Assert.Same(mme, SyntheticTrainingSet.BalancedYesNo(mme)); // already balanced: untouched
     }
+
+    /// <summary>No multiple-choice question gives its letter away: for every question wording asked at least 8 times, no letter is the answer more than 60 % of the time.</summary>
+    [Theory]
+    [InlineData("MMBench_DEV_EN")]
+    [InlineData("SEEDBench2_Plus")]
+    [InlineData("ScienceQA_TEST")]
+    public void The_question_text_does_not_give_the_letter_away(string name)
+    {
+        var (_, samples) = Committed(name);
+        foreach (var group in samples.GroupBy(s => s.Text("question")).Where(g => g.Count() >= 8))
+        {
+            int top = group.GroupBy(s => s.Text("answer")).Max(g => g.Count());
+            Assert.True(top <= group.Count() * 0.6, $"{name}: '{group.Key}' has answer letter share {top} of {group.Count()}");
+        }
+    }
 }

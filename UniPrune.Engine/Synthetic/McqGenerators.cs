@@ -75,7 +75,10 @@ internal static class McqGenerators
             // Some questions carry no hint: then the colour is named in the question itself, as ScienceQA mixes both.
             bool withHint = gen.Random.Next(4) != 0;
             if (!withHint) question = $"Which object in the image is {required[target].Color.Name}?";
-            AddPlain(table, i, new Question(scene, question, options, target, withHint ? "natural science" : "language science", withHint ? hint : null));
+            // Shuffled apart from the drawing order (the seeded draws per question are few and fixed, so the raw target index
+            // correlated with the property asked).
+            var (shuffled, correct) = Options(gen, options[target], options, options.Count);
+            AddPlain(table, i, new Question(scene, question, shuffled, correct, withHint ? "natural science" : "language science", withHint ? hint : null));
         }
         return table;
     }
@@ -184,7 +187,9 @@ internal static class McqGenerators
             texts.Add(new SceneText(words[i], x, y, 2, Palette.Black));
         }
         int target = gen.Random.Next(4);
-        return new Question(new Scene(w, h, Palette.White, [], texts), $"Which place name is in the {corners[target]} corner of the map?", words, target, "map");
+        // Options in random order: listed corner by corner, the question's corner alone would give the letter away.
+        var (options, correct) = Options(gen, words[target], words);
+        return new Question(new Scene(w, h, Palette.White, [], texts), $"Which place name is in the {corners[target]} corner of the map?", options, correct, "map");
     }
 
     private static Question WebPage(SceneGenerator gen)
@@ -199,8 +204,9 @@ internal static class McqGenerators
         };
         var scene = new Scene(w, h, Palette.White, [], texts.Append(new SceneText(words[3], w - BitmapFont.MeasureWidth(words[3], 2) - 6, h - 22, 2, Palette.Colors[2])).ToList());
         bool askTitle = gen.Random.Next(2) == 0;
-        int target = askTitle ? 0 : 3;
+        // Options in random order and all lower case: the title first, or the only capitalised option, would give it away.
+        var (options, correct) = Options(gen, words[askTitle ? 0 : 3], words);
         return new Question(scene, askTitle ? "What is the title of the web page?" : "What does the blue link at the bottom right say?",
-            words.Select((s, i) => i == 0 ? s.ToUpperInvariant() : s).ToList(), target, "web");
+            options, correct, "web");
     }
 }
