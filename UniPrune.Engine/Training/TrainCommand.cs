@@ -57,7 +57,8 @@ public static class TrainCommand
             ? d == "none" ? [] : d.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList()
             : null;
         var train = SyntheticTrainingSet.Load(work, SyntheticSplit.Train, trainSamples, datasetList);
-        bool balanceYesNo = options.TryGetValue("balance-yes-no", out var b) && bool.Parse(b);
+        bool balanceYesNo = options.TryGetValue("balance-yes-no", out var b)
+            && (bool.TryParse(b, out var balance) ? balance : throw new ArgumentException($"--balance-yes-no '{b}' is not true or false"));
         var examples = SyntheticTrainingSet.Examples(train, family.PromptFamily, balanceYesNo).ToList();
         int captions = Int(options, "captions", 0);
         if (captions > 0) examples.AddRange(SyntheticTrainingSet.CaptionExamples(seed, captions));
