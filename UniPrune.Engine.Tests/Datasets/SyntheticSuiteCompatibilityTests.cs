@@ -99,7 +99,8 @@ public class SyntheticSuiteCompatibilityTests
         Assert.Equal(yes, balanced.Count(s => s.Text("answer") == "Yes"));
         Assert.Equal(balanced.Count, balanced.Distinct().Count());
         // Evenly thinned: the kept "No" rows span the table, not just its head.
-        var keptNo = balanced.Where(s => s.Text("answer") == "No").Select(s => samples.ToList().IndexOf(s)).ToList();
+        var order = samples.Select((s, i) => (s, i)).ToDictionary(p => p.s, p => p.i);
+        var keptNo = balanced.Where(s => s.Text("answer") == "No").Select(s => order[s]).ToList();
         Assert.True(keptNo.Max() > samples.Count * 9 / 10, $"kept No rows end at {keptNo.Max()} of {samples.Count}");
         var (_, mme) = Committed("MME");
         Assert.Same(mme, SyntheticTrainingSet.BalancedYesNo(mme)); // already balanced: untouched

@@ -184,7 +184,8 @@ public static class MathVistaScorer
         return new ScoreReport(dataset, "Overall acc", overall, overall, metrics, categories, outcomes.Count, mode, lowerBound, samples, notes);
     }
 
-    private static IReadOnlyList<ChoiceOption> Choices(DatasetSample sample)
+    /// <summary>The row's <c>choices</c> list as lettered options A, B, ... (also the training targets' source).</summary>
+    internal static IReadOnlyList<ChoiceOption> Choices(DatasetSample sample)
     {
         var list = PythonLiteral.Parse(sample.Require("choices", "a list literal of the options")) as List<object?>
             ?? throw new ScoringException($"MathVista: {sample.File} line {sample.Line}, column 'choices': expected a list literal");

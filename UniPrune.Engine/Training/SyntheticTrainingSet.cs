@@ -92,7 +92,7 @@ public static class SyntheticTrainingSet
             // no other option's text occurs in it): a from-scratch model learns "say what you see" long before "map what
             // you see to a letter" (letter targets left MMBench circular at 0), and VLMEvalKit scores both the same.
             MathVistaSyntheticDataset when sample.Require("question_type", "multi_choice or free_form") == "multi_choice"
-                => OptionTextOrLetter(MathVistaChoices(sample), answer, sample.Require("answer_option", "the correct option letter")[0]),
+                => OptionTextOrLetter(MathVistaScorer.Choices(sample), answer, sample.Require("answer_option", "the correct option letter")[0]),
             MultipleChoiceDataset => OptionTextOrLetter(sample.Options, sample.Options.FirstOrDefault(o => o.Letter.ToString() == answer).Text, answer[0]),
             MiaBenchSyntheticDataset => Scoring.FormatConstraints.ReferenceResponse(sample.Require("constraint", "a format constraint"),
                 Scoring.FormatConstraints.ContentItems(answer), sample.Text("keyword")),
@@ -102,9 +102,4 @@ public static class SyntheticTrainingSet
 
     private static string OptionTextOrLetter(IReadOnlyList<ChoiceOption> options, string? text, char letter) =>
         !string.IsNullOrEmpty(text) && AnswerExtraction.CanInfer(text, options).Letter == letter ? text : letter.ToString();
-
-    private static IReadOnlyList<ChoiceOption> MathVistaChoices(DatasetSample sample) =>
-        (PythonLiteral.Parse(sample.Require("choices", "a list literal of the options")) as List<object?>
-            ?? throw new DatasetFormatException(sample.File, $"line {sample.Line}, column 'choices': expected a list literal"))
-        .Select((v, k) => new ChoiceOption((char)('A' + k), PythonLiteral.Str(v))).ToList();
 }

@@ -57,8 +57,7 @@ public static class TrainCommand
             ? d == "none" ? [] : d.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList()
             : null;
         var train = SyntheticTrainingSet.Load(work, SyntheticSplit.Train, trainSamples, datasetList);
-        bool balanceYesNo = options.TryGetValue("balance-yes-no", out var b)
-            && (bool.TryParse(b, out var balance) ? balance : throw new ArgumentException($"--balance-yes-no '{b}' is not true or false"));
+        bool balanceYesNo = Bool(options, "balance-yes-no", false);
         var examples = SyntheticTrainingSet.Examples(train, family.PromptFamily, balanceYesNo).ToList();
         int captions = Int(options, "captions", 0);
         if (captions > 0) examples.AddRange(SyntheticTrainingSet.CaptionExamples(seed, captions));
@@ -165,6 +164,8 @@ public static class TrainCommand
         o.TryGetValue(key, out var v) ? v : throw new ArgumentException($"missing --{key}\n{Usage}");
     private static int Int(Dictionary<string, string> o, string key, int fallback) =>
         o.TryGetValue(key, out var v) ? int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var i) ? i : throw new ArgumentException($"--{key} '{v}' is not an integer") : fallback;
+    private static bool Bool(Dictionary<string, string> o, string key, bool fallback) =>
+        o.TryGetValue(key, out var v) ? bool.TryParse(v, out var b) ? b : throw new ArgumentException($"--{key} '{v}' is not true or false") : fallback;
     private static double Double(Dictionary<string, string> o, string key, double fallback) =>
         o.TryGetValue(key, out var v) ? double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : throw new ArgumentException($"--{key} '{v}' is not a number") : fallback;
 }
