@@ -82,9 +82,11 @@ public class FamilyTrainingTests(ITestOutputHelper log)
         {
             var family = EmbeddedFamily.Parse(familyName);
             // OCRBench carries the per-dataset image rule (Qwen min_pixels, InternVL 24 tiles); POPE and MMBench the others.
+            // A ledger remembers the scenes, so the examples carry them for the symbol head (ignored without one).
+            using var ledger = SceneLedger.Record();
             var samples = SyntheticTrainingSet.Load(Path.Combine(root, "data"), SyntheticSplit.Train, 3, ["POPE", "OCRBench", "MMBench_DEV_EN"]);
             // Round-robin over the datasets, so the parity checks below see each of them.
-            var examples = SyntheticTrainingSet.Examples(samples, family.PromptFamily).GroupBy(e => e.Dataset)
+            var examples = SyntheticTrainingSet.Examples(samples, family.PromptFamily, scenes: ledger).GroupBy(e => e.Dataset)
                 .SelectMany(g => g.Select((e, i) => (e, i))).OrderBy(x => x.i).Select(x => x.e).Take(8).ToList();
             Assert.Equal(8, examples.Count);
             string folder = Path.Combine(root, "model");
@@ -132,11 +134,25 @@ public class FamilyTrainingTests(ITestOutputHelper log)
             using (no_grad())
             using (NewDisposeScope())
             {
-                Assert.NotNull(withHead.Family.Auxiliary);
+                Assert.Single(withHead.Family.Auxiliary);
                 double plain = trainable.Family.Loss(examples).item<float>();
                 double headed = withHead.Family.Loss(examples).item<float>();
                 log.WriteLine($"{familyName}: loss {plain:F4}, with the reconstruction term {headed:F4}");
                 Assert.True(headed > plain + 1e-3, $"with head {headed} vs {plain}");
+            }
+
+            // --symbols adds the symbol head's term on images with known scenes (every example here has them).
+            Assert.All(examples, e => Assert.All(e.Scenes!, Assert.NotNull));
+            using (var withSymbols = family.Create(folder, seed: 5, symbols: 0.5))
+            using (no_grad())
+            using (NewDisposeScope())
+            {
+                var head = Assert.IsAssignableFrom<IAuxiliaryHead>(Assert.Single(withSymbols.Family.Auxiliary));
+                double plain = trainable.Family.Loss(examples).item<float>();
+                double headed = withSymbols.Family.Loss(examples).item<float>();
+                log.WriteLine($"{familyName}: loss {plain:F4}, with the symbol term {headed:F4} (head loss {head.LastLoss:F4})");
+                Assert.Equal(plain + 0.5 * head.LastLoss, headed, 3);
+                Assert.True(head.LastLoss > 1, $"an untrained symbol head's loss {head.LastLoss}");
             }
 
             // ... and 30 AdamW steps lower the loss of the trainable copy.

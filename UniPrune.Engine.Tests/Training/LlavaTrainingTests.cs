@@ -21,8 +21,9 @@ public class LlavaTrainingTests
         string folder = Path.Combine(Path.GetTempPath(), "uniprune-train-test-" + Guid.NewGuid().ToString("N"));
         try
         {
+            using var ledger = SceneLedger.Record();
             var samples = SyntheticTrainingSet.Load(Path.Combine(folder, "data"), SyntheticSplit.Train, 2, ["POPE", "OCRBench"]);
-            var examples = SyntheticTrainingSet.Examples(samples, ModelFamilies.Llava15).Take(6).ToList();
+            var examples = SyntheticTrainingSet.Examples(samples, ModelFamilies.Llava15, scenes: ledger).Take(6).ToList();
             var corpus = examples.Select(e => Llava15Prompt.Build(e.Plan.Message, LlavaPromptStyle.VlmEvalKit).Replace(Llava15Prompt.ImagePlaceholder, " "))
                 .Concat(examples.Select(e => e.Answer));
             string modelFolder = Path.Combine(folder, "model");
@@ -36,8 +37,8 @@ public class LlavaTrainingTests
             double Loss(LlavaTrainingFamily f) { using var _ = no_grad(); return examples.Average(e => f.Loss([e]).item<float>()); }
 
             // One batched pass (images stacked through the tower, prompts right-padded) gives the mean of the one-by-one losses,
-            // with the reconstruction term too.
-            var withHead = new LlavaTrainingFamily(model, tokenizer, processor, reconstructionWeight: 0.5);
+            // with the reconstruction and symbol terms too (every LLaVA image has the same 64 tokens).
+            var withHead = new LlavaTrainingFamily(model, tokenizer, processor, reconstructionWeight: 0.5, symbolWeight: 0.5);
             foreach (var f in new[] { family, withHead })
                 using (no_grad())
                 {

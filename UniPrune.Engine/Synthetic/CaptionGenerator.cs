@@ -1,7 +1,7 @@
 namespace UniPrune.Engine.Synthetic;
 
 /// <summary>One training-only picture with the full description of what it shows.</summary>
-public sealed record CaptionedImage(string Base64Png, string Caption);
+public sealed record CaptionedImage(string Base64Png, string Caption, Scene Scene);
 
 /// <summary>
 /// Dense training targets for the embedded models: random scenes from the suite's own vocabulary (objects, words,
@@ -25,7 +25,7 @@ public static class CaptionGenerator
                 3 => TextScene(gen, withObjects: true),
                 _ => Lines(gen),
             };
-            result.Add(new CaptionedImage(SyntheticSuite.Base64Png(scene), Describe(scene)));
+            result.Add(new CaptionedImage(SyntheticSuite.Base64Png(scene), Describe(scene), scene));
         }
         return result;
     }

@@ -101,7 +101,12 @@ public static class SyntheticSuite
         return written;
     }
 
-    internal static string Base64Png(Scene scene) => Convert.ToBase64String(scene.Render().EncodePng());
+    internal static string Base64Png(Scene scene)
+    {
+        var png = scene.Render().EncodePng();
+        SceneLedger.Note(png, scene);
+        return Convert.ToBase64String(png);
+    }
 
     internal static string Int(long v) => v.ToString(CultureInfo.InvariantCulture);
 }

@@ -14,26 +14,43 @@ namespace UniPrune.Engine.Training;
 /// it), InternViT, pixel shuffle and mlp1 with autograd, the IMG_CONTEXT splice of <see cref="InternVL3Model.TeacherForcedLogits"/>.
 /// Target: the answer's tokens then &lt;|im_end|&gt;. The model needs its tokenizer attached.
 /// </summary>
-public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstructionWeight = 0) : ITrainingFamily
+public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstructionWeight = 0, double symbolWeight = 0) : ITrainingFamily
 {
     public nn.Module Module => model;
 
     /// <summary>Auxiliary head (training only): each merged token predicts its 28-px group of its tile (see <see cref="PatchReconstructionHead"/>).</summary>
     private readonly PatchReconstructionHead? _reconstruction = reconstructionWeight > 0 ? new PatchReconstructionHead(model.Config.Language.HiddenSize) : null;
 
-    public nn.Module? Auxiliary => _reconstruction;
+    /// <summary>Auxiliary head (training only): each merged token names the objects and glyphs under it (see <see cref="SymbolTargets"/>).</summary>
+    private readonly SymbolHead? _symbols = symbolWeight > 0 ? new SymbolHead(model.Config.Language.HiddenSize) : null;
+
+    public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols }.OfType<nn.Module>().ToList();
 
     /// <summary>All the batch's tiles through the tower in one pass, then one decoder pass over the padded prompts.</summary>
     public Tensor Loss(IReadOnlyList<TrainingExample> batch)
     {
         using var scope = NewDisposeScope();
         var tokenizer = model.Tokenizer ?? throw new InvalidOperationException("the InternVL model needs its tokenizer (UseTokenizer) to build training prompts");
-        var inputs = batch.SelectMany(e => e.Plan.Images.Select(i => Preprocess(i, e.Plan))).ToList();
+        var prepared = batch.SelectMany(e => e.Plan.Images.Select((i, k) => (Input: Preprocess(i, e.Plan), Scene: e.SceneOf(k)))).ToList();
+        var inputs = prepared.Select(p => (p.Input.PixelValues, p.Input.Tiles)).ToList();
         var encoded = inputs.Count == 0 ? [] : model.EncodeManyForTraining(inputs);
         Tensor? auxiliary = null;
         if (_reconstruction is not null && inputs.Count > 0)
             auxiliary = _reconstruction.Loss(cat(encoded.Select(e => e.Embeddings).ToList(), 0),
-                PatchReconstructionHead.GridTargets(cat(inputs.Select(i => i.PixelValues).ToList(), 0), model.Config.TileSize / model.Config.TokenGrid));
+                PatchReconstructionHead.GridTargets(cat(inputs.Select(i => i.PixelValues).ToList(), 0), model.Config.TileSize / model.Config.TokenGrid))
+                .Times(reconstructionWeight);
+        if (_symbols is not null)
+        {
+            var withScenes = Enumerable.Range(0, prepared.Count).Where(i => prepared[i].Scene is not null).ToList();
+            if (withScenes.Count > 0)
+            {
+                var tokens = cat(withScenes.Select(i => encoded[i].Embeddings).ToList(), 0);
+                var targets = cat(withScenes.Select(i => SymbolTargets.For(prepared[i].Scene!, SymbolTargets.InternVLTokens(prepared[i].Input.Width,
+                    prepared[i].Input.Height, prepared[i].Input.Columns, prepared[i].Input.Rows, prepared[i].Input.Tiles.HasThumbnail, model.Config.TokenGrid))).ToList(), 0);
+                var symbols = _symbols.Loss(tokens, targets.to(tokens.device)).Times(symbolWeight);
+                auxiliary = auxiliary is null ? symbols : auxiliary.Plus(symbols);
+            }
+        }
         var sequences = new List<TeacherForcedSequence>();
         int next = 0;
         foreach (var example in batch)
@@ -46,7 +63,7 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstr
         }
         var (language, rotary) = model.TrainingDecoder;
         var loss = TeacherForcedBatch.Loss(language, rotary, sequences);
-        return (auxiliary is null ? loss : loss.Plus(auxiliary.Times(reconstructionWeight))).MoveToOuterDisposeScope();
+        return (auxiliary is null ? loss : loss.Plus(auxiliary)).MoveToOuterDisposeScope();
     }
 
     public TeacherForcedRows TeacherForced(TrainingExample example)
@@ -72,15 +89,18 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstr
 
     private EncodedImage EncodeForTraining(SampleImage image, PromptPlan plan)
     {
-        var (pixels, tiles) = Preprocess(image, plan);
-        return model.EncodePixelsForTraining(pixels, tiles);
+        var input = Preprocess(image, plan);
+        return model.EncodePixelsForTraining(input.PixelValues, input.Tiles);
     }
 
-    /// <summary>The harness's tiling of one image (the plan's max_num): its tile pixels and layout.</summary>
-    private (Tensor PixelValues, InternVLImageTiles Tiles) Preprocess(SampleImage image, PromptPlan plan)
+    /// <summary>One image as the harness tiles it (the plan's max_num): its tile pixels and layout, and the original size and grid.</summary>
+    private sealed record PreparedImage(Tensor PixelValues, InternVLImageTiles Tiles, int Width, int Height, int Columns, int Rows);
+
+    private PreparedImage Preprocess(SampleImage image, PromptPlan plan)
     {
-        using var input = model.ImageProcessor.WithMaxTiles(MaxTilesFor(plan)).Process(ImageDecoder.Decode(image.Bytes, image.Origin));
-        return (input.PixelValues.clone(), InternVLImageTiles.Of(input));
+        var decoded = ImageDecoder.Decode(image.Bytes, image.Origin);
+        using var input = model.ImageProcessor.WithMaxTiles(MaxTilesFor(plan)).Process(decoded);
+        return new PreparedImage(input.PixelValues.clone(), InternVLImageTiles.Of(input), decoded.Width, decoded.Height, input.Columns, input.Rows);
     }
 
     /// <summary>

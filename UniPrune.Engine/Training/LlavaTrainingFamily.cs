@@ -10,34 +10,54 @@ namespace UniPrune.Engine.Training;
 /// Teacher-forced loss of a LLaVA-1.5 model on one example, through the model's own prompt code: VLMEvalKit's chat
 /// layout, LLaVA's split-on-&lt;image&gt; tokenisation, the CLIP feature layer and projector, the splice, the decoder.
 /// </summary>
-public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer tokenizer, ClipImageProcessor processor, double reconstructionWeight = 0)
-    : ITrainingFamily
+public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer tokenizer, ClipImageProcessor processor, double reconstructionWeight = 0,
+    double symbolWeight = 0) : ITrainingFamily
 {
     public nn.Module Module => model;
 
     /// <summary>Auxiliary head (training only): each visual token predicts its own 14-px patch (see <see cref="PatchReconstructionHead"/>).</summary>
     private readonly PatchReconstructionHead? _reconstruction = reconstructionWeight > 0 ? new PatchReconstructionHead(model.Config.Text.HiddenSize) : null;
 
-    public nn.Module? Auxiliary => _reconstruction;
+    /// <summary>Auxiliary head (training only): each visual token names the objects and glyphs under it (see <see cref="SymbolTargets"/>).</summary>
+    private readonly SymbolHead? _symbols = symbolWeight > 0 ? new SymbolHead(model.Config.Text.HiddenSize) : null;
+
+    public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols }.OfType<nn.Module>().ToList();
 
     /// <summary>All the batch's images through the tower at once (every LLaVA image is one square of the same size), then one decoder pass.</summary>
     public Tensor Loss(IReadOnlyList<TrainingExample> batch)
     {
         using var scope = NewDisposeScope();
         var pixels = new List<Tensor>();
-        foreach (var image in batch.SelectMany(e => e.Plan.Images))
-        {
-            using var input = processor.Process(ImageDecoder.Decode(image.Bytes, image.Origin));
-            pixels.Add(input.PixelValues[0].clone());
-        }
+        var symbolRows = new List<long>();
+        var symbolTargets = new List<Tensor>();
+        int side = model.Config.Vision.PatchesPerSide;
+        foreach (var example in batch)
+            for (int k = 0; k < example.Plan.Images.Count; k++)
+            {
+                var image = example.Plan.Images[k];
+                var decoded = ImageDecoder.Decode(image.Bytes, image.Origin);
+                using var input = processor.Process(decoded);
+                if (_symbols is not null && example.SceneOf(k) is { } scene)
+                {
+                    symbolRows.Add(pixels.Count);
+                    symbolTargets.Add(SymbolTargets.For(scene, SymbolTargets.LlavaTokens(processor, decoded.Width, decoded.Height, model.Config.Vision.PatchSize)));
+                }
+                pixels.Add(input.PixelValues[0].clone());
+            }
         Tensor? tokens = null, auxiliary = null;
         if (pixels.Count > 0)
         {
             var stacked = stack(pixels, 0);
             tokens = model.VisualTokensForTraining(stacked);
-            if (_reconstruction is not null) auxiliary = _reconstruction.Loss(tokens, PatchReconstructionHead.GridTargets(stacked, model.Config.Vision.PatchSize));
+            if (_reconstruction is not null)
+                auxiliary = _reconstruction.Loss(tokens, PatchReconstructionHead.GridTargets(stacked, model.Config.Vision.PatchSize)).Times(reconstructionWeight);
+            if (symbolRows.Count > 0)
+            {
+                var picked = tokens.index_select(0, tensor(symbolRows.ToArray(), dtype: ScalarType.Int64, device: tokens.device));
+                var symbols = _symbols!.Loss(picked.reshape(-1, picked.shape[^1]), cat(symbolTargets, 0).to(tokens.device)).Times(symbolWeight);
+                auxiliary = auxiliary is null ? symbols : auxiliary.Plus(symbols);
+            }
         }
-        int side = model.Config.Vision.PatchesPerSide;
         var sequences = new List<TeacherForcedSequence>();
         int next = 0;
         foreach (var example in batch)
@@ -55,6 +75,6 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
             sequences.Add(new TeacherForcedSequence(embeds, positions, target));
         }
         var loss = TeacherForcedBatch.Loss(model.LanguageModel, null, sequences);
-        return (auxiliary is null ? loss : loss.Plus(auxiliary.Times(reconstructionWeight))).MoveToOuterDisposeScope();
+        return (auxiliary is null ? loss : loss.Plus(auxiliary)).MoveToOuterDisposeScope();
     }
 }

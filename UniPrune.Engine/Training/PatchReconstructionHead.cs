@@ -9,8 +9,11 @@ namespace UniPrune.Engine.Training;
 /// squared error against the processor's own normalised pixel values. A from-scratch tower otherwise learns to see only
 /// through the few answer tokens; this dense target makes every token carry its region's content early. Never saved.
 /// </summary>
-public sealed class PatchReconstructionHead : nn.Module
+public sealed class PatchReconstructionHead : nn.Module, IAuxiliaryHead
 {
+    public string HeadName => "pixels";
+    public double LastLoss { get; private set; } = double.NaN;
+
     /// <summary>Values per target region: 3 channels × 7 × 7.</summary>
     public const int TargetSize = 3 * Side * Side;
     private const int Side = 7;
@@ -32,7 +35,9 @@ public sealed class PatchReconstructionHead : nn.Module
         var expected = targets.reshape(-1, TargetSize).to(tokens.dtype).detach();
         if (expected.shape[0] != flat.shape[0])
             throw new ArgumentException($"reconstruction: {flat.shape[0]} tokens for {expected.shape[0]} target regions");
-        return nn.functional.mse_loss(predict.forward(flat), expected).MoveToOuterDisposeScope();
+        var loss = nn.functional.mse_loss(predict.forward(flat), expected);
+        LastLoss = loss.item<float>();
+        return loss.MoveToOuterDisposeScope();
     }
 
     /// <summary>

@@ -3,6 +3,7 @@ using UniPrune.Engine.Imaging;
 using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Models.Common;
 using UniPrune.Engine.Models.Qwen25VL;
+using UniPrune.Engine.Synthetic;
 using static TorchSharp.torch;
 
 namespace UniPrune.Engine.Training;
@@ -31,14 +32,18 @@ public sealed record TeacherForcedRows(Tensor AnswerLogits, Tensor Targets, long
 /// autograd, the splice and the M-RoPE ids of <see cref="Qwen25VLModel.TeacherForcedLogits"/>. Target: the answer's tokens
 /// then &lt;|im_end|&gt;, where the template ends the assistant turn. The model needs its tokenizer attached.
 /// </summary>
-public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor processor, double reconstructionWeight = 0) : ITrainingFamily
+public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor processor, double reconstructionWeight = 0, double symbolWeight = 0)
+    : ITrainingFamily
 {
     public nn.Module Module => model;
 
     /// <summary>Auxiliary head (training only): each merged token predicts its 28-px merge unit (see <see cref="PatchReconstructionHead"/>).</summary>
     private readonly PatchReconstructionHead? _reconstruction = reconstructionWeight > 0 ? new PatchReconstructionHead(model.Config.Text.HiddenSize) : null;
 
-    public nn.Module? Auxiliary => _reconstruction;
+    /// <summary>Auxiliary head (training only): each merged token names the objects and glyphs under it (see <see cref="SymbolTargets"/>).</summary>
+    private readonly SymbolHead? _symbols = symbolWeight > 0 ? new SymbolHead(model.Config.Text.HiddenSize) : null;
+
+    public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols }.OfType<nn.Module>().ToList();
 
     /// <summary>
     /// Each image through the windowed tower on its own (grids differ from image to image), then one decoder pass over the
@@ -48,18 +53,19 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
     {
         using var scope = NewDisposeScope();
         var sequences = new List<TeacherForcedSequence>();
-        var tokens = new List<Tensor>();
-        var regions = new List<Tensor>();
+        var heads = new AuxiliaryTargets();
         foreach (var example in batch)
         {
-            var (prompt, target, ordered) = Sequence(example, _reconstruction is null ? null : (tokens, regions));
+            var (prompt, target, ordered) = Sequence(example, heads);
             var (embeds, positions) = model.TeacherForcedInputs([.. prompt, .. target], ordered);
             sequences.Add(new TeacherForcedSequence(embeds, positions, target));
         }
         var (language, rotary) = model.TrainingDecoder;
         var loss = TeacherForcedBatch.Loss(language, rotary, sequences);
-        if (_reconstruction is not null && tokens.Count > 0)
-            loss = loss.Plus(_reconstruction.Loss(cat(tokens, 0), cat(regions, 0)).Times(reconstructionWeight));
+        if (_reconstruction is not null && heads.PixelTokens.Count > 0)
+            loss = loss.Plus(_reconstruction.Loss(cat(heads.PixelTokens, 0), cat(heads.Pixels, 0)).Times(reconstructionWeight));
+        if (_symbols is not null && heads.SymbolTokens.Count > 0)
+            loss = loss.Plus(_symbols.Loss(cat(heads.SymbolTokens, 0), cat(heads.Symbols, 0)).Times(symbolWeight));
         return loss.MoveToOuterDisposeScope();
     }
 
@@ -71,11 +77,11 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
     }
 
     /// <summary>The evaluation prompt's ids, the target (answer then &lt;|im_end|&gt;) and the encoded images in prompt order.</summary>
-    /// <param name="reconstruction">When given, each image's merged tokens and their pixel targets are added to it.</param>
-    private (long[] Prompt, long[] Target, List<EncodedImage> Ordered) Sequence(TrainingExample example, (List<Tensor> Tokens, List<Tensor> Regions)? reconstruction = null)
+    /// <param name="heads">When given, each image's merged tokens and their auxiliary targets are added to it.</param>
+    private (long[] Prompt, long[] Target, List<EncodedImage> Ordered) Sequence(TrainingExample example, AuxiliaryTargets? heads = null)
     {
         var tokenizer = model.Tokenizer ?? throw new InvalidOperationException("the Qwen model needs its tokenizer (UseTokenizer) to build training prompts");
-        var images = example.Plan.Images.Select(i => EncodeForTraining(i, example.Plan, reconstruction)).ToList();
+        var images = example.Plan.Images.Select((i, k) => EncodeForTraining(i, example.Plan, example.SceneOf(k), heads)).ToList();
         var ordered = example.Plan.Message.Segments.OfType<ImageSegment>().Select(s => images[s.ImageIndex]).ToList();
         var prompt = model.TokenizePrompt(example.Plan.Message, images);
         long[] target = [.. tokenizer.Encode(example.Answer), TrainingTokens.Single(tokenizer, Qwen25VLPrompt.ImEnd)];
@@ -85,17 +91,33 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
     /// <summary>The processor the harness would use for this plan (min_pixels override, the folder's max_pixels).</summary>
     public QwenImageProcessor ProcessorFor(PromptPlan plan) => plan.QwenMinPixels is int min ? processor with { MinPixels = min } : processor;
 
-    private EncodedImage EncodeForTraining(SampleImage image, PromptPlan plan, (List<Tensor> Tokens, List<Tensor> Regions)? reconstruction = null)
+    private EncodedImage EncodeForTraining(SampleImage image, PromptPlan plan, Scene? scene, AuxiliaryTargets? heads)
     {
-        using var input = ProcessorFor(plan).Process(ImageDecoder.Decode(image.Bytes, image.Origin), image.Origin);
+        var decoded = ImageDecoder.Decode(image.Bytes, image.Origin);
+        using var input = ProcessorFor(plan).Process(decoded, image.Origin);
         var encoded = model.EncodePixelsForTraining(input.PixelValues, input.Grid);
-        if (reconstruction is var (tokens, regions))
+        var v = model.Config.Vision;
+        if (heads is not null && _reconstruction is not null)
         {
-            var v = model.Config.Vision;
-            tokens.Add(encoded.Embeddings);
-            regions.Add(PatchReconstructionHead.QwenMergeUnitTargets(input.PixelValues, v.SpatialMergeSize, v.PatchSize, v.TemporalPatchSize));
+            heads.PixelTokens.Add(encoded.Embeddings);
+            heads.Pixels.Add(PatchReconstructionHead.QwenMergeUnitTargets(input.PixelValues, v.SpatialMergeSize, v.PatchSize, v.TemporalPatchSize));
+        }
+        if (heads is not null && _symbols is not null && scene is not null)
+        {
+            heads.SymbolTokens.Add(encoded.Embeddings);
+            heads.Symbols.Add(SymbolTargets.For(scene, SymbolTargets.QwenTokens(decoded.Width, decoded.Height, input.ResizedImage.Width,
+                input.ResizedImage.Height, v.PatchSize * v.SpatialMergeSize)).to(encoded.Embeddings.device));
         }
         return encoded;
+    }
+
+    /// <summary>Visual tokens and the targets of each auxiliary head, gathered over a batch.</summary>
+    private sealed class AuxiliaryTargets
+    {
+        public List<Tensor> PixelTokens { get; } = [];
+        public List<Tensor> Pixels { get; } = [];
+        public List<Tensor> SymbolTokens { get; } = [];
+        public List<Tensor> Symbols { get; } = [];
     }
 
     /// <summary>

@@ -7,7 +7,12 @@ namespace UniPrune.Engine.Training;
 
 /// <summary>One teacher-forced example: the exact prompt the benchmark would send (family policy), its images and the target answer text.</summary>
 /// <param name="Sample">The benchmark-format row, or null for a training-only caption example.</param>
-public sealed record TrainingExample(string Dataset, DatasetSample? Sample, PromptPlan Plan, string Answer);
+/// <param name="Scenes">What each of the plan's images shows, where a <see cref="SceneLedger"/> knew it (for <see cref="SymbolTargets"/>).</param>
+public sealed record TrainingExample(string Dataset, DatasetSample? Sample, PromptPlan Plan, string Answer, IReadOnlyList<Scene?>? Scenes = null)
+{
+    /// <summary>The scene of the plan's image <paramref name="index"/>, if known.</summary>
+    public Scene? SceneOf(int index) => Scenes is { } s && index < s.Count ? s[index] : null;
+}
 
 /// <summary>
 /// A synthetic split read back through the real dataset readers, with each family's evaluation prompt policy, so training
@@ -38,7 +43,9 @@ public static class SyntheticTrainingSet
         return result;
     }
 
-    public static IReadOnlyList<TrainingExample> Examples(IReadOnlyDictionary<string, IReadOnlyList<DatasetSample>> samples, string family, bool balanceYesNo = false)
+    /// <param name="scenes">When given, each example carries the scenes of its images (null where the ledger has none).</param>
+    public static IReadOnlyList<TrainingExample> Examples(IReadOnlyDictionary<string, IReadOnlyList<DatasetSample>> samples, string family, bool balanceYesNo = false,
+        SceneLedger? scenes = null)
     {
         var policy = PromptPolicy.For(family);
         var examples = new List<TrainingExample>();
@@ -46,7 +53,10 @@ public static class SyntheticTrainingSet
         {
             var dataset = DatasetCatalog.Get(name);
             foreach (var sample in balanceYesNo && dataset is YesNoDataset ? BalancedYesNo(rows) : rows)
-                examples.Add(new TrainingExample(name, sample, policy.Build(dataset, sample), TargetAnswer(dataset, sample)));
+            {
+                var plan = policy.Build(dataset, sample);
+                examples.Add(new TrainingExample(name, sample, plan, TargetAnswer(dataset, sample), scenes is null ? null : plan.Images.Select(scenes.Find).ToList()));
+            }
         }
         return examples;
     }
@@ -72,10 +82,10 @@ public static class SyntheticTrainingSet
     /// Caption examples (see <see cref="CaptionGenerator"/>): the image then "Describe the image.", as a message every
     /// family lays out with its own chat template, target = the caption.
     /// </summary>
-    public static IReadOnlyList<TrainingExample> CaptionExamples(int seed, int count) =>
+    public static IReadOnlyList<TrainingExample> CaptionExamples(int seed, int count, bool withScenes = false) =>
         CaptionGenerator.Generate(seed, count).Select((c, i) => new TrainingExample("caption", null,
             new PromptPlan(new PromptMessage([new ImageSegment(0), new TextSegment(CaptionGenerator.Question)]),
-                [SampleImage.FromBase64(c.Base64Png, $"caption {i}")], 64, null, null, "caption"), c.Caption)).ToList();
+                [SampleImage.FromBase64(c.Base64Png, $"caption {i}")], 64, null, null, "caption"), c.Caption, withScenes ? [c.Scene] : null)).ToList();
 
     /// <summary>The text a perfect model would generate: the gold answer in the form the dataset's scorer gives full credit.</summary>
     public static string TargetAnswer(string benchmark, DatasetSample sample) => TargetAnswer(DatasetCatalog.Get(benchmark), sample);

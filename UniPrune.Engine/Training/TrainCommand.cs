@@ -12,7 +12,7 @@ namespace UniPrune.Engine.Training;
 /// answer tokens (the benchmark's own prompts), saves model.safetensors, reloads the folder through the family's real
 /// loader and scores it on the TEST split with the real scorers.
 /// <code>
-/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--reconstruction 0] [--balance-yes-no false] [--test-samples 60] [--threads 1]
+/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--test-samples 60] [--threads 1]
 /// evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1]
 /// </code>
 /// </summary>
@@ -20,7 +20,7 @@ public static class TrainCommand
 {
     public const string Usage = """
         usage:
-          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--reconstruction 0] [--balance-yes-no false] [--test-samples 60] [--threads 1]
+          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--test-samples 60] [--threads 1]
           evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1] [--methods divprune,fastv] [--retentions 0.333,0.222,0.111] [--pruning-test-samples 20]
           generate-suite --out DIR [--split test|train] [--samples 120]
         """;
@@ -56,19 +56,23 @@ public static class TrainCommand
         var datasetList = options.TryGetValue("datasets", out var d)
             ? d == "none" ? [] : d.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList()
             : null;
+        double symbols = Double(options, "symbols", 0);
+        // With --symbols the generators' scenes are remembered, so every training image can carry its symbol targets.
+        using var ledger = symbols > 0 ? SceneLedger.Record() : null;
         var train = SyntheticTrainingSet.Load(work, SyntheticSplit.Train, trainSamples, datasetList);
         bool balanceYesNo = Bool(options, "balance-yes-no", false);
-        var examples = SyntheticTrainingSet.Examples(train, family.PromptFamily, balanceYesNo).ToList();
+        var examples = SyntheticTrainingSet.Examples(train, family.PromptFamily, balanceYesNo, ledger).ToList();
         int captions = Int(options, "captions", 0);
-        if (captions > 0) examples.AddRange(SyntheticTrainingSet.CaptionExamples(seed, captions));
+        if (captions > 0) examples.AddRange(SyntheticTrainingSet.CaptionExamples(seed, captions, withScenes: ledger is not null));
+        int withScenes = examples.Count(e => e.Scenes is { } s && s.Any(x => x is not null));
         family.WriteFolder(folder, examples);
-        Console.WriteLine($"[train] {examples.Count} examples from {train.Count} datasets, tokenizer built ({clock.Elapsed.TotalSeconds:F0} s)");
+        Console.WriteLine($"[train] {examples.Count} examples from {train.Count} datasets ({withScenes} with known scenes), tokenizer built ({clock.Elapsed.TotalSeconds:F0} s)");
 
         double reconstruction = Double(options, "reconstruction", 0);
-        using var model = family.Create(folder, seed, reconstruction);
+        using var model = family.Create(folder, seed, reconstruction, symbols);
         long parameterCount = model.ParameterCount;
         Console.WriteLine($"[train] {family.Name}: {parameterCount:N0} parameters, {settings.Steps} steps x {settings.Accumulate} examples, lr {settings.LearningRate}");
-        var logs = Trainer.Run(model.Family, examples, settings, log => Console.WriteLine($"[train] step {log.Step,5}  loss {log.Loss:F4}  {log.Seconds:F0} s"));
+        var logs = Trainer.Run(model.Family, examples, settings, log => Console.WriteLine($"[train] {log}"));
         double trainSeconds = clock.Elapsed.TotalSeconds;
 
         var tensors = family.CheckpointTensors(model.Module);
@@ -76,7 +80,7 @@ public static class TrainCommand
         var record = new Dictionary<string, object>
         {
             ["family"] = family.Name, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
-            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["reconstruction_weight"] = reconstruction, ["balance_yes_no"] = balanceYesNo, ["examples"] = examples.Count,
+            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["balance_yes_no"] = balanceYesNo, ["examples"] = examples.Count,
             ["parameters"] = parameterCount, ["train_seconds"] = Math.Round(trainSeconds), ["final_loss"] = logs.Count > 0 ? Math.Round(logs[^1].Loss, 4) : double.NaN,
             ["threads"] = get_num_threads(),
         };

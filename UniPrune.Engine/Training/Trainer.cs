@@ -14,7 +14,7 @@ public interface ITrainingFamily
     Tensor Loss(IReadOnlyList<TrainingExample> batch);
 
     /// <summary>Training-only modules (auxiliary heads) optimised with the model and never saved with it.</summary>
-    nn.Module? Auxiliary => null;
+    IReadOnlyList<nn.Module> Auxiliary => [];
 }
 
 /// <param name="Steps">Optimizer steps.</param>
@@ -23,7 +23,18 @@ public interface ITrainingFamily
 public sealed record TrainingSettings(int Seed, int Steps, int Accumulate, double LearningRate, double WeightDecay = 0.01, int WarmupSteps = 50,
     double ClipNorm = 1.0, int? MicroBatch = null);
 
-public sealed record TrainingLog(int Step, double Loss, double Seconds);
+/// <param name="Heads">Running mean of each auxiliary head's own (unweighted) loss, by head name.</param>
+public sealed record TrainingLog(int Step, double Loss, double Seconds, IReadOnlyDictionary<string, double>? Heads = null)
+{
+    public override string ToString() => $"step {Step,5}  loss {Loss:F4}" + string.Concat((Heads ?? new Dictionary<string, double>()).Select(h => $"  {h.Key} {h.Value:F4}")) + $"  {Seconds:F0} s";
+}
+
+/// <summary>An auxiliary head that remembers its last loss, so training can log it apart from the answer loss.</summary>
+public interface IAuxiliaryHead
+{
+    string HeadName { get; }
+    double LastLoss { get; }
+}
 
 /// <summary>AdamW with linear warm-up and cosine decay to a tenth; examples visited in a seeded shuffled order, epoch after epoch.</summary>
 public static class Trainer
@@ -46,15 +57,16 @@ public static class Trainer
         Action<TrainingLog>? progress = null)
     {
         if (examples.Count == 0) throw new ArgumentException("no training examples");
-        var parameters = family.Module.parameters().Concat(family.Auxiliary?.parameters() ?? []).ToList();
+        var parameters = family.Module.parameters().Concat(family.Auxiliary.SelectMany(h => h.parameters())).ToList();
         var optimizer = optim.AdamW(parameters, settings.LearningRate, weight_decay: settings.WeightDecay);
         var order = new Random(settings.Seed);
         var queue = new Queue<int>();
         var logs = new List<TrainingLog>();
         var clock = Stopwatch.StartNew();
         double running = double.NaN;
+        var heads = new Dictionary<string, double>();
         family.Module.train();
-        family.Auxiliary?.train();
+        foreach (var head in family.Auxiliary) head.train();
         for (int step = 0; step < settings.Steps; step++)
         {
             double lr = settings.LearningRate * (step < settings.WarmupSteps ? (step + 1.0) / settings.WarmupSteps
@@ -93,9 +105,11 @@ public static class Trainer
             nn.utils.clip_grad_norm_(parameters, settings.ClipNorm);
             optimizer.step();
             running = double.IsNaN(running) ? total : 0.95 * running + 0.05 * total;
+            foreach (var head in family.Auxiliary.OfType<IAuxiliaryHead>())
+                heads[head.HeadName] = heads.TryGetValue(head.HeadName, out var h) ? 0.95 * h + 0.05 * head.LastLoss : head.LastLoss;
             if ((step + 1) % 10 == 0 || step + 1 == settings.Steps)
             {
-                var log = new TrainingLog(step + 1, running, clock.Elapsed.TotalSeconds);
+                var log = new TrainingLog(step + 1, running, clock.Elapsed.TotalSeconds, new Dictionary<string, double>(heads));
                 logs.Add(log);
                 progress?.Invoke(log);
             }
