@@ -1,4 +1,5 @@
 using UniPrune.Engine.Imaging;
+using UniPrune.Engine.Models.Common;
 using UniPrune.Engine.Synthetic;
 using static TorchSharp.torch;
 
@@ -168,7 +169,7 @@ public sealed class SymbolHead : nn.Module, IAuxiliaryHead
         if (targets.shape[0] != tokens.shape[0]) throw new ArgumentException($"symbols: {tokens.shape[0]} tokens for {targets.shape[0]} target rows");
         // Summed over the kinds, averaged over tokens and quarters: a token's few present kinds weigh as much as in a softmax.
         var perEntry = nn.functional.binary_cross_entropy_with_logits(predict.forward(tokens), targets.to(tokens.dtype).detach(), reduction: nn.Reduction.None);
-        var loss = perEntry.sum().div(tokens.shape[0] * SymbolTargets.Quarters);
+        var loss = perEntry.sum().Times(1.0 / (tokens.shape[0] * SymbolTargets.Quarters));
         LastLoss = loss.item<float>();
         return loss.MoveToOuterDisposeScope();
     }
