@@ -44,7 +44,10 @@ public sealed class SampleImage
     }
 
     /// <summary>"sha256:" + hex SHA-256 of the encoded bytes.</summary>
-    public string Key => _key ??= "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Bytes));
+    public string Key => _key ??= KeyOf(Bytes);
+
+    /// <summary>The <see cref="Key"/> of an image with these encoded bytes.</summary>
+    public static string KeyOf(byte[] encoded) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(encoded));
 
     /// <summary>The base64 text as stored in the TSV, when the image came from one (judges receive it as a data URL).</summary>
     public string Base64 => _base64 ?? Convert.ToBase64String(Bytes);

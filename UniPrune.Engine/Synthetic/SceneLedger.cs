@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-
 namespace UniPrune.Engine.Synthetic;
 
 /// <summary>
@@ -29,12 +27,9 @@ public sealed class SceneLedger : IDisposable
     internal static void Note(byte[] png, Scene scene)
     {
         if (Open.Value is not { } ledger) return;
-        string key = Key(png);
+        string key = Datasets.SampleImage.KeyOf(png);
         lock (ledger._scenes) ledger._scenes[key] = scene;
     }
-
-    /// <summary>The same key as <see cref="Datasets.SampleImage.Key"/>.</summary>
-    private static string Key(byte[] png) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(png));
 
     public void Dispose()
     {

@@ -33,7 +33,7 @@ public static class SymbolTargets
     /// <summary>(tokens, <see cref="Size"/>) coverage in [0, 1]: entry [t, kind·4 + q] for quarter q (row-major) of token t's box.</summary>
     public static Tensor For(Scene scene, IReadOnlyList<Box> tokens)
     {
-        var items = Items(scene);
+        var items = Items(scene).ToList();   // enumerated once per token quarter
         var values = new float[tokens.Count * Size];
         for (int t = 0; t < tokens.Count; t++)
         {
