@@ -12,7 +12,7 @@ namespace UniPrune.Engine.Training;
 /// answer tokens (the benchmark's own prompts), saves model.safetensors, reloads the folder through the family's real
 /// loader and scores it on the TEST split with the real scorers.
 /// <code>
-/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--test-samples 60] [--threads 1]
+/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--test-samples 60] [--threads 1]
 /// evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1]
 /// </code>
 /// </summary>
@@ -20,7 +20,7 @@ public static class TrainCommand
 {
     public const string Usage = """
         usage:
-          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--test-samples 60] [--threads 1]
+          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--test-samples 60] [--threads 1]
           evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1] [--methods divprune,fastv] [--retentions 0.333,0.222,0.111] [--pruning-test-samples 20]
           generate-suite --out DIR [--split test|train] [--samples 120]
         """;
@@ -47,7 +47,7 @@ public static class TrainCommand
         string folder = Required(options, "out");
         int seed = Int(options, "seed", 1);
         var settings = new TrainingSettings(seed, Int(options, "steps", 1500), Int(options, "accumulate", 4), Double(options, "lr", 1e-3),
-            MicroBatch: options.ContainsKey("micro-batch") ? Int(options, "micro-batch", 0) : null);
+            MicroBatch: options.ContainsKey("micro-batch") ? Int(options, "micro-batch", 0) : null, GroupByImage: Bool(options, "group-by-image", false));
         int trainSamples = Int(options, "train-samples", 400);
 
         var clock = Stopwatch.StartNew();
@@ -80,7 +80,7 @@ public static class TrainCommand
         var record = new Dictionary<string, object>
         {
             ["family"] = family.Name, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
-            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["balance_yes_no"] = balanceYesNo, ["examples"] = examples.Count,
+            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["examples"] = examples.Count,
             ["parameters"] = parameterCount, ["train_seconds"] = Math.Round(trainSeconds), ["final_loss"] = logs.Count > 0 ? Math.Round(logs[^1].Loss, 4) : double.NaN,
             ["threads"] = get_num_threads(),
         };

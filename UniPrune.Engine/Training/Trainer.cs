@@ -2,6 +2,7 @@ using System.Diagnostics;
 using TorchSharp;
 using static TorchSharp.torch;
 using UniPrune.Engine.Models.Common;
+using UniPrune.Engine.Datasets;
 
 namespace UniPrune.Engine.Training;
 
@@ -20,8 +21,12 @@ public interface ITrainingFamily
 /// <param name="Steps">Optimizer steps.</param>
 /// <param name="Accumulate">Examples per optimizer step (loss averaged over them).</param>
 /// <param name="MicroBatch">Examples per forward pass (one padded batch; gradients summed over the passes); null = all of a step's.</param>
+/// <param name="GroupByImage">Visit the yes/no questions that share an image one after another (groups shuffled), so a question
+/// and its counterpart about the same picture (MME's yes/no pair, POPE's positive and negatives) land in the same step: their
+/// question-prior gradients cancel and what is left is the part that depends on the image. Other examples stay single
+/// (MMBench's circular copies share an image and an answer: grouping them only makes a step less varied).</param>
 public sealed record TrainingSettings(int Seed, int Steps, int Accumulate, double LearningRate, double WeightDecay = 0.01, int WarmupSteps = 50,
-    double ClipNorm = 1.0, int? MicroBatch = null);
+    double ClipNorm = 1.0, int? MicroBatch = null, bool GroupByImage = false);
 
 /// <param name="Heads">Running mean of each auxiliary head's own (unweighted) loss, by head name.</param>
 public sealed record TrainingLog(int Step, double Loss, double Seconds, IReadOnlyDictionary<string, double>? Heads = null)
@@ -77,7 +82,7 @@ public static class Trainer
             var picked = new List<TrainingExample>();
             for (int k = 0; k < settings.Accumulate; k++)
             {
-                if (queue.Count == 0) foreach (var i in Enumerable.Range(0, examples.Count).OrderBy(_ => order.Next())) queue.Enqueue(i);
+                if (queue.Count == 0) foreach (var i in Epoch(examples, order, settings.GroupByImage)) queue.Enqueue(i);
                 picked.Add(examples[queue.Dequeue()]);
             }
             foreach (var chunk in picked.Chunk(Math.Max(1, settings.MicroBatch ?? settings.Accumulate)))
@@ -116,5 +121,20 @@ public static class Trainer
         }
         family.Module.eval();
         return logs;
+    }
+
+    /// <summary>
+    /// One epoch's visiting order: a seeded shuffle of the examples, or of groups in which each image's yes/no questions stay
+    /// together (members in table order; every other example a group of its own).
+    /// </summary>
+    public static IEnumerable<int> Epoch(IReadOnlyList<TrainingExample> examples, Random order, bool groupByImage)
+    {
+        if (!groupByImage) return Enumerable.Range(0, examples.Count).OrderBy(_ => order.Next()).ToList();
+        var groups = Enumerable.Range(0, examples.Count)
+            .GroupBy(i => examples[i].Plan.Images.Count > 0 && examples[i].Sample is not null && DatasetCatalog.Get(examples[i].Dataset) is YesNoDataset
+                ? examples[i].Plan.Images[0].Key : $"single {i}")
+            .Select(g => g.ToList())
+            .ToList();
+        return groups.OrderBy(_ => order.Next()).SelectMany(g => g).ToList();
     }
 }
