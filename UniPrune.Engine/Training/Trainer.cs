@@ -63,7 +63,7 @@ public static class Trainer
     {
         if (examples.Count == 0) throw new ArgumentException("no training examples");
         var parameters = family.Module.parameters().Concat(family.Auxiliary.SelectMany(h => h.parameters())).ToList();
-        var optimizer = optim.AdamW(parameters, settings.LearningRate, weight_decay: settings.WeightDecay);
+        using var optimizer = new HeldScalarAdamW(parameters, settings.WeightDecay);
         var order = new Random(settings.Seed);
         var queue = new Queue<int>();
         var logs = new List<TrainingLog>();
@@ -76,8 +76,7 @@ public static class Trainer
         {
             double lr = settings.LearningRate * (step < settings.WarmupSteps ? (step + 1.0) / settings.WarmupSteps
                 : 0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * (step - settings.WarmupSteps) / Math.Max(1, settings.Steps - settings.WarmupSteps))));
-            foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
-            optimizer.zero_grad();
+            optimizer.ZeroGrad();
             double total = 0;
             var picked = new List<TrainingExample>();
             for (int k = 0; k < settings.Accumulate; k++)
@@ -108,7 +107,7 @@ public static class Trainer
                 }
             }
             nn.utils.clip_grad_norm_(parameters, settings.ClipNorm);
-            optimizer.step();
+            optimizer.Step(lr);
             running = double.IsNaN(running) ? total : 0.95 * running + 0.05 * total;
             foreach (var head in family.Auxiliary.OfType<IAuxiliaryHead>())
                 heads[head.HeadName] = heads.TryGetValue(head.HeadName, out var h) ? 0.95 * h + 0.05 * head.LastLoss : head.LastLoss;
