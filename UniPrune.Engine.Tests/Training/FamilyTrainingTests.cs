@@ -129,6 +129,18 @@ public class FamilyTrainingTests(ITestOutputHelper log)
                 Assert.True(Math.Abs(batched - oneByOne) <= 1e-5 * Math.Max(1, oneByOne), $"batched {batched} vs one-by-one {oneByOne}");
             }
 
+            // Packed (an image the batch asks about several times encoded once, its prompts as blocks after one shared prefix,
+            // each with its own M-RoPE / 1-D positions): the same loss and gradients as the unpacked batch.
+            Assert.Contains(examples.GroupBy(e => e.Plan.Images[0].Key), g => g.Count() >= 2);
+            var (unpackedLoss, unpackedGrads) = LlavaTrainingTests.LossAndGradients(trainingOnLoaded, examples);
+            trainingOnLoaded.PackSharedImages = true;
+            var (packedLoss, packedGrads) = LlavaTrainingTests.LossAndGradients(trainingOnLoaded, examples);
+            trainingOnLoaded.PackSharedImages = false;
+            log.WriteLine($"{familyName}: packed loss {packedLoss:F6}, unpacked {unpackedLoss:F6}");
+            Assert.True(Math.Abs(packedLoss - unpackedLoss) <= 1e-5 * Math.Max(1, unpackedLoss), $"packed {packedLoss} vs unpacked {unpackedLoss}");
+            for (int i = 0; i < unpackedGrads.Count; i++)
+                Assert.True(packedGrads[i].allclose(unpackedGrads[i], 1e-4, 1e-6), $"gradient {i}: max difference {(packedGrads[i] - unpackedGrads[i]).abs().max().item<float>()}");
+
             // --reconstruction adds the head's term (same seed, same weights: the loss grows by the weighted MSE).
             using (var withHead = family.Create(folder, seed: 5, reconstruction: 0.5))
             using (no_grad())

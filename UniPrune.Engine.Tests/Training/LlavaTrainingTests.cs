@@ -47,6 +47,17 @@ public class LlavaTrainingTests
                     Assert.True(Math.Abs(batched - oneByOne) <= 1e-5 * Math.Max(1, oneByOne), $"batched {batched} vs one-by-one {oneByOne}");
                 }
 
+            // Packed (each image through the tower once; the questions about it as blocks after one shared prefix): the same
+            // loss and the same gradients as the unpacked batch.
+            Assert.Contains(examples.GroupBy(e => e.Plan.Images[0].Key), g => g.Count() >= 2);
+            var (unpackedLoss, unpackedGrads) = LossAndGradients(family, examples);
+            family.PackSharedImages = true;
+            var (packedLoss, packedGrads) = LossAndGradients(family, examples);
+            family.PackSharedImages = false;
+            Assert.True(Math.Abs(packedLoss - unpackedLoss) <= 1e-5 * Math.Max(1, unpackedLoss), $"packed {packedLoss} vs unpacked {unpackedLoss}");
+            for (int i = 0; i < unpackedGrads.Count; i++)
+                Assert.True(packedGrads[i].allclose(unpackedGrads[i], 1e-4, 1e-6), $"gradient {i}: max difference {(packedGrads[i] - unpackedGrads[i]).abs().max().item<float>()}");
+
             double before = Loss(family);
             Trainer.Run(family, examples, new TrainingSettings(Seed: 3, Steps: 12, Accumulate: 2, LearningRate: 3e-3, WarmupSteps: 2));
             double after = Loss(family);
@@ -62,5 +73,23 @@ public class LlavaTrainingTests
         {
             if (Directory.Exists(folder)) Directory.Delete(folder, true);
         }
+    }
+
+    /// <summary>The loss of one step over <paramref name="examples"/> and every parameter's gradient (zeroed before and after).</summary>
+    internal static (double Loss, List<Tensor> Gradients) LossAndGradients(ITrainingFamily family, IReadOnlyList<TrainingExample> examples)
+    {
+        var parameters = family.Module.parameters().ToList();
+        foreach (var p in parameters) { p.requires_grad_(true); p.grad?.zero_(); }
+        double loss;
+        using (var scope = NewDisposeScope())
+        {
+            var value = family.Loss(examples);
+            value.backward();
+            loss = value.item<float>();
+        }
+        var gradients = parameters.Select(p => p.grad is { } g ? g.clone() : zeros_like(p)).ToList();
+        Assert.Contains(gradients, g => g.abs().max().item<float>() > 0);
+        foreach (var p in parameters) p.grad?.zero_();
+        return (loss, gradients);
     }
 }

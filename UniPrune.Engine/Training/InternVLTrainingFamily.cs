@@ -26,12 +26,27 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstr
 
     public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols }.OfType<nn.Module>().ToList();
 
+    /// <inheritdoc/>
+    public bool PackSharedImages { get; set; }
+
     /// <summary>All the batch's tiles through the tower in one pass, then one decoder pass over the padded prompts.</summary>
     public Tensor Loss(IReadOnlyList<TrainingExample> batch)
     {
         using var scope = NewDisposeScope();
         var tokenizer = model.Tokenizer ?? throw new InvalidOperationException("the InternVL model needs its tokenizer (UseTokenizer) to build training prompts");
-        var prepared = batch.SelectMany(e => e.Plan.Images.Select((i, k) => (Input: Preprocess(i, e.Plan), Scene: e.SceneOf(k)))).ToList();
+        // With packing, an image that several of the batch's examples ask about (under the same tile budget) is tiled and encoded once.
+        var slotOf = new Dictionary<string, int>();
+        var slots = new List<int>();
+        var prepared = new List<(PreparedImage Input, Synthetic.Scene? Scene)>();
+        foreach (var e in batch)
+            for (int k = 0; k < e.Plan.Images.Count; k++)
+            {
+                string key = $"{e.Plan.Images[k].Key} {MaxTilesFor(e.Plan)}";
+                if (PackSharedImages && slotOf.TryGetValue(key, out int seen)) { slots.Add(seen); continue; }
+                if (PackSharedImages) slotOf[key] = prepared.Count;
+                slots.Add(prepared.Count);
+                prepared.Add((Preprocess(e.Plan.Images[k], e.Plan), e.SceneOf(k)));
+            }
         var inputs = prepared.Select(p => (p.Input.PixelValues, p.Input.Tiles)).ToList();
         var encoded = inputs.Count == 0 ? [] : model.EncodeManyForTraining(inputs);
         Tensor? auxiliary = null;
@@ -55,12 +70,14 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstr
         int next = 0;
         foreach (var example in batch)
         {
-            var images = encoded.Skip(next).Take(example.Plan.Images.Count).ToList();
+            var images = slots.Skip(next).Take(example.Plan.Images.Count).Select(i => encoded[i]).ToList();
             next += images.Count;
             var (prompt, target, ordered) = Sequence(tokenizer, example, images);
             var (embeds, positions) = model.TeacherForcedInputs([.. prompt, .. target], ordered);
             sequences.Add(new TeacherForcedSequence(embeds, positions, target));
         }
+        if (PackSharedImages)
+            sequences = PackedPrompt.Pack(sequences, batch.Select(e => e.Plan.Images.Count > 0 ? e.Plan.Images[0].Key : null).ToList()).ToList();
         var (language, rotary) = model.TrainingDecoder;
         var loss = TeacherForcedBatch.Loss(language, rotary, sequences);
         return (auxiliary is null ? loss : loss.Plus(auxiliary)).MoveToOuterDisposeScope();

@@ -23,6 +23,9 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
 
     public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols }.OfType<nn.Module>().ToList();
 
+    /// <inheritdoc/>
+    public bool PackSharedImages { get; set; }
+
     /// <summary>All the batch's images through the tower at once (every LLaVA image is one square of the same size), then one decoder pass.</summary>
     public Tensor Loss(IReadOnlyList<TrainingExample> batch)
     {
@@ -31,10 +34,16 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
         var symbolRows = new List<long>();
         var symbolTargets = new List<Tensor>();
         int side = model.Config.Vision.PatchesPerSide;
+        // With packing, an image that several of the batch's examples ask about goes through the tower once.
+        var rowOf = new Dictionary<string, int>();
+        var imageRows = new List<int>();
         foreach (var example in batch)
             for (int k = 0; k < example.Plan.Images.Count; k++)
             {
                 var image = example.Plan.Images[k];
+                if (PackSharedImages && rowOf.TryGetValue(image.Key, out int seen)) { imageRows.Add(seen); continue; }
+                if (PackSharedImages) rowOf[image.Key] = pixels.Count;
+                imageRows.Add(pixels.Count);
                 var decoded = ImageDecoder.Decode(image.Bytes, image.Origin);
                 using var input = processor.Process(decoded);
                 if (_symbols is not null && example.SceneOf(k) is { } scene)
@@ -67,13 +76,15 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
             var images = new List<EncodedImage>();
             for (int k = 0; k < example.Plan.Images.Count; k++)
             {
-                var rows = tokens![next++];
+                var rows = tokens![imageRows[next++]];
                 images.Add(new EncodedImage { Embeddings = rows, Units = [new VisualUnit(VisualUnitKind.Image, 0, 0, (int)rows.shape[0], side, side)] });
             }
             var (embeds, _) = model.Splice([.. prompt, .. target], images);
             var positions = HeldScalars.Arange(embeds.shape[0], ScalarType.Int64).unsqueeze(0);
             sequences.Add(new TeacherForcedSequence(embeds, positions, target));
         }
+        if (PackSharedImages)
+            sequences = PackedPrompt.Pack(sequences, batch.Select(e => e.Plan.Images.Count > 0 ? e.Plan.Images[0].Key : null).ToList()).ToList();
         var loss = TeacherForcedBatch.Loss(model.LanguageModel, null, sequences);
         return (auxiliary is null ? loss : loss.Plus(auxiliary)).MoveToOuterDisposeScope();
     }

@@ -45,6 +45,9 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
 
     public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols }.OfType<nn.Module>().ToList();
 
+    /// <inheritdoc/>
+    public bool PackSharedImages { get; set; }
+
     /// <summary>
     /// Each image through the windowed tower on its own (grids differ from image to image), then one decoder pass over the
     /// padded prompts with each prompt's own M-RoPE ids.
@@ -54,12 +57,16 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
         using var scope = NewDisposeScope();
         var sequences = new List<TeacherForcedSequence>();
         var heads = new AuxiliaryTargets();
+        // With packing, an image that several of the batch's examples ask about goes through the tower once.
+        var encoded = PackSharedImages ? new Dictionary<string, EncodedImage>() : null;
         foreach (var example in batch)
         {
-            var (prompt, target, ordered) = Sequence(example, heads);
+            var (prompt, target, ordered) = Sequence(example, heads, encoded);
             var (embeds, positions) = model.TeacherForcedInputs([.. prompt, .. target], ordered);
             sequences.Add(new TeacherForcedSequence(embeds, positions, target));
         }
+        if (PackSharedImages)
+            sequences = PackedPrompt.Pack(sequences, batch.Select(e => e.Plan.Images.Count > 0 ? e.Plan.Images[0].Key : null).ToList()).ToList();
         var (language, rotary) = model.TrainingDecoder;
         var loss = TeacherForcedBatch.Loss(language, rotary, sequences);
         if (_reconstruction is not null && heads.PixelTokens.Count > 0)
@@ -78,10 +85,18 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
 
     /// <summary>The evaluation prompt's ids, the target (answer then &lt;|im_end|&gt;) and the encoded images in prompt order.</summary>
     /// <param name="heads">When given, each image's merged tokens and their auxiliary targets are added to it.</param>
-    private (long[] Prompt, long[] Target, List<EncodedImage> Ordered) Sequence(TrainingExample example, AuxiliaryTargets? heads = null)
+    /// <param name="encoded">When given, images already encoded in this batch (by key and processor rule) are reused, and new ones added.</param>
+    private (long[] Prompt, long[] Target, List<EncodedImage> Ordered) Sequence(TrainingExample example, AuxiliaryTargets? heads = null,
+        Dictionary<string, EncodedImage>? encoded = null)
     {
         var tokenizer = model.Tokenizer ?? throw new InvalidOperationException("the Qwen model needs its tokenizer (UseTokenizer) to build training prompts");
-        var images = example.Plan.Images.Select((i, k) => EncodeForTraining(i, example.Plan, example.SceneOf(k), heads)).ToList();
+        var images = example.Plan.Images.Select((i, k) =>
+        {
+            if (encoded is null) return EncodeForTraining(i, example.Plan, example.SceneOf(k), heads);
+            string key = $"{i.Key} {example.Plan.QwenMinPixels}";
+            if (!encoded.TryGetValue(key, out var e)) encoded[key] = e = EncodeForTraining(i, example.Plan, example.SceneOf(k), heads);
+            return e;
+        }).ToList();
         var ordered = example.Plan.Message.Segments.OfType<ImageSegment>().Select(s => images[s.ImageIndex]).ToList();
         var prompt = model.TokenizePrompt(example.Plan.Message, images);
         long[] target = [.. tokenizer.Encode(example.Answer), TrainingTokens.Single(tokenizer, Qwen25VLPrompt.ImEnd)];

@@ -3,24 +3,37 @@ using static TorchSharp.torch;
 
 namespace UniPrune.Engine.Training;
 
-/// <summary>One teacher-forced prompt ready for the decoder: its spliced embeddings, position ids and answer tokens.</summary>
-/// <param name="Embeds">(L, H): the evaluation prompt then the target, spliced with its images.</param>
-/// <param name="PositionIds">(rows, L) as the family's prefill would give them.</param>
-/// <param name="Target">The last Target.Length ids of the sequence: the answer's tokens then the turn end.</param>
-public sealed record TeacherForcedSequence(Tensor Embeds, Tensor PositionIds, long[] Target);
+/// <summary>One answer inside a teacher-forced sequence: its tokens are the rows [End − Target.Length, End).</summary>
+/// <param name="Target">The answer's tokens then the turn end.</param>
+public sealed record TeacherForcedAnswer(int End, long[] Target);
+
+/// <summary>One teacher-forced prompt ready for the decoder: its spliced embeddings, position ids and answers.</summary>
+/// <param name="Embeds">(L, H): the evaluation prompt then the target, spliced with its images (or a packed prompt: the shared
+/// prefix, then each question and its answer as a block).</param>
+/// <param name="PositionIds">(rows, L) as the family's prefill would give each block.</param>
+/// <param name="Answers">Each answer is one example of the batch (a plain prompt has one, at its end).</param>
+/// <param name="Keep">Null for the causal mask; a packed prompt's boolean (L, L) mask (see <see cref="PackedPrompt"/>).</param>
+public sealed record TeacherForcedSequence(Tensor Embeds, Tensor PositionIds, IReadOnlyList<TeacherForcedAnswer> Answers, Tensor? Keep = null)
+{
+    /// <summary>A plain prompt: <paramref name="target"/> is the last Target.Length ids of the sequence.</summary>
+    public TeacherForcedSequence(Tensor embeds, Tensor positionIds, long[] target)
+        : this(embeds, positionIds, [new TeacherForcedAnswer((int)embeds.shape[0], target)]) { }
+}
 
 /// <summary>
 /// The batched teacher-forced loss shared by the three families: one decoder pass over right-padded prompts, the final
-/// norm and head on the answer rows only, cross-entropy averaged per example and then over the batch (so a long
-/// caption weighs as much as a one-letter answer, as when examples were run one by one).
+/// norm and head on the answer rows only, cross-entropy averaged per answer and then over all answers of the batch (so a
+/// long caption weighs as much as a one-letter answer, as when examples were run one by one, packed or not).
 /// </summary>
 public static class TeacherForcedBatch
 {
     public static Tensor Loss(CausalLanguageModel language, IRotaryEmbedding? rotary, IReadOnlyList<TeacherForcedSequence> sequences)
     {
         using var scope = NewDisposeScope();
-        var hidden = language.TrainingHidden(sequences.Select(s => s.Embeds).ToList(), sequences.Select(s => s.PositionIds).ToList(), rotary);
+        var hidden = language.TrainingHidden(sequences.Select(s => s.Embeds).ToList(), sequences.Select(s => s.PositionIds).ToList(), rotary,
+            sequences.Any(s => s.Keep is not null) ? sequences.Select(s => s.Keep).ToList() : null);
         long longest = hidden.shape[1];
+        int answers = sequences.Sum(s => s.Answers.Count);
         var rows = new List<long>();
         var targets = new List<long>();
         var weights = new List<float>();
@@ -28,14 +41,17 @@ public static class TeacherForcedBatch
         {
             var s = sequences[i];
             long length = s.Embeds.shape[0];
-            if (s.Target.Length == 0 || s.Target.Length >= length)
-                throw new ArgumentException($"example {i}: a target of {s.Target.Length} tokens in a sequence of {length}");
-            // Row t predicts token t+1: the answer's tokens are predicted by the Target.Length rows before the last.
-            for (int t = 0; t < s.Target.Length; t++)
+            foreach (var answer in s.Answers)
             {
-                rows.Add(i * longest + length - s.Target.Length - 1 + t);
-                targets.Add(s.Target[t]);
-                weights.Add(1f / (s.Target.Length * sequences.Count));
+                if (answer.Target.Length == 0 || answer.Target.Length >= answer.End || answer.End > length)
+                    throw new ArgumentException($"example {i}: a target of {answer.Target.Length} tokens ending at row {answer.End} in a sequence of {length}");
+                // Row t predicts token t+1: the answer's tokens are predicted by the Target.Length rows before its last.
+                for (int t = 0; t < answer.Target.Length; t++)
+                {
+                    rows.Add(i * longest + answer.End - answer.Target.Length - 1 + t);
+                    targets.Add(answer.Target[t]);
+                    weights.Add(1f / (answer.Target.Length * answers));
+                }
             }
         }
         var device = hidden.device;

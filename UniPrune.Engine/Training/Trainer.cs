@@ -16,6 +16,12 @@ public interface ITrainingFamily
 
     /// <summary>Training-only modules (auxiliary heads) optimised with the model and never saved with it.</summary>
     IReadOnlyList<nn.Module> Auxiliary => [];
+
+    /// <summary>
+    /// Whether <see cref="Loss"/> encodes an image the batch asks about several times once and packs those prompts into one
+    /// sequence (<see cref="PackedPrompt"/>): the same loss, the shared prefix computed once.
+    /// </summary>
+    bool PackSharedImages { get; set; }
 }
 
 /// <param name="Steps">Optimizer steps.</param>
@@ -25,8 +31,11 @@ public interface ITrainingFamily
 /// and its counterpart about the same picture (MME's yes/no pair, POPE's positive and negatives) land in the same step: their
 /// question-prior gradients cancel and what is left is the part that depends on the image. Other examples stay single
 /// (MMBench's circular copies share an image and an answer: grouping them only makes a step less varied).</param>
+/// <param name="Pack">Visit every image's examples one after another (all tables; groups shuffled) and have the family pack
+/// the prompts of a step that share an image into one sequence (<see cref="ITrainingFamily.PackSharedImages"/>), so the
+/// chat prefix and the image tokens are computed once per image rather than once per question.</param>
 public sealed record TrainingSettings(int Seed, int Steps, int Accumulate, double LearningRate, double WeightDecay = 0.01, int WarmupSteps = 50,
-    double ClipNorm = 1.0, int? MicroBatch = null, bool GroupByImage = false);
+    double ClipNorm = 1.0, int? MicroBatch = null, bool GroupByImage = false, bool Pack = false);
 
 /// <param name="Heads">Running mean of each auxiliary head's own (unweighted) loss, by head name.</param>
 public sealed record TrainingLog(int Step, double Loss, double Seconds, IReadOnlyDictionary<string, double>? Heads = null)
@@ -70,6 +79,7 @@ public static class Trainer
         var clock = Stopwatch.StartNew();
         double running = double.NaN;
         var heads = new Dictionary<string, double>();
+        family.PackSharedImages = settings.Pack;
         family.Module.train();
         foreach (var head in family.Auxiliary) head.train();
         for (int step = 0; step < settings.Steps; step++)
@@ -81,7 +91,7 @@ public static class Trainer
             var picked = new List<TrainingExample>();
             for (int k = 0; k < settings.Accumulate; k++)
             {
-                if (queue.Count == 0) foreach (var i in Epoch(examples, order, settings.GroupByImage)) queue.Enqueue(i);
+                if (queue.Count == 0) foreach (var i in Epoch(examples, order, settings.GroupByImage, settings.Pack)) queue.Enqueue(i);
                 picked.Add(examples[queue.Dequeue()]);
             }
             foreach (var chunk in picked.Chunk(Math.Max(1, settings.MicroBatch ?? settings.Accumulate)))
@@ -126,11 +136,12 @@ public static class Trainer
     /// One epoch's visiting order: a seeded shuffle of the examples, or of groups in which each image's yes/no questions stay
     /// together (members in table order; every other example a group of its own).
     /// </summary>
-    public static IEnumerable<int> Epoch(IReadOnlyList<TrainingExample> examples, Random order, bool groupByImage)
+    /// <param name="everyImage">Group every example by its first image, whatever its table (for packing).</param>
+    public static IEnumerable<int> Epoch(IReadOnlyList<TrainingExample> examples, Random order, bool groupByImage, bool everyImage = false)
     {
-        if (!groupByImage) return Enumerable.Range(0, examples.Count).OrderBy(_ => order.Next()).ToList();
+        if (!groupByImage && !everyImage) return Enumerable.Range(0, examples.Count).OrderBy(_ => order.Next()).ToList();
         var groups = Enumerable.Range(0, examples.Count)
-            .GroupBy(i => examples[i].Plan.Images.Count > 0 && examples[i].Sample is not null && DatasetCatalog.Get(examples[i].Dataset) is YesNoDataset
+            .GroupBy(i => examples[i].Plan.Images.Count > 0 && (everyImage || examples[i].Sample is not null && DatasetCatalog.Get(examples[i].Dataset) is YesNoDataset)
                 ? examples[i].Plan.Images[0].Key : $"single {i}")
             .Select(g => g.ToList())
             .ToList();

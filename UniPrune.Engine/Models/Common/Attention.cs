@@ -23,14 +23,18 @@ public static class AttentionKernel
     /// softmax(q·kᵀ/√d)·v for q (B, H, Lq, d) and k, v (B, KV, Lk, d). With <paramref name="causal"/> the Lq queries are the
     /// last Lq positions of the Lk keys (a KV cache may hold earlier ones).
     /// </summary>
-    public static Tensor Attend(Tensor q, Tensor k, Tensor v, bool causal)
+    /// <param name="keep">Training only: a boolean (B, 1, Lq, Lk) mask that replaces the causal rule (true = may attend),
+    /// for packed sequences whose question blocks see the shared prefix and themselves but not each other.</param>
+    public static Tensor Attend(Tensor q, Tensor k, Tensor v, bool causal, Tensor? keep = null)
     {
         using var scope = NewDisposeScope();
         long heads = q.shape[1], lq = q.shape[2], lk = k.shape[2];
         var keys = ExpandKvHeads(k, heads);
         var values = ExpandKvHeads(v, heads);
         Tensor output;
-        if (!causal || lq == 1)
+        if (keep is not null)
+            output = nn.functional.scaled_dot_product_attention(q, keys, values, attn_mask: keep);
+        else if (!causal || lq == 1)
             output = nn.functional.scaled_dot_product_attention(q, keys, values);  // one new token sees its whole cache
         else if (lq == lk)
             output = nn.functional.scaled_dot_product_attention(q, keys, values, is_casual: true);
@@ -81,7 +85,8 @@ public sealed record AttentionCapture(long[]? QueryRows, bool Keys);
 /// <param name="Hidden">(B, L, hidden) after the input norm.</param>
 /// <param name="Cos">(L, head_dim) rotary table in the activation dtype; <paramref name="Sin"/> likewise.</param>
 /// <param name="Cache">Appended to and attended over when given (layer <paramref name="Layer"/>).</param>
-public sealed record AttentionInput(Tensor Hidden, Tensor Cos, Tensor Sin, KvCache? Cache, int Layer, AttentionCapture? Capture = null);
+/// <param name="Keep">Training only: a boolean (B, 1, L, L) attention mask replacing the causal one (see <see cref="AttentionKernel.Attend"/>).</param>
+public sealed record AttentionInput(Tensor Hidden, Tensor Cos, Tensor Sin, KvCache? Cache, int Layer, AttentionCapture? Capture = null, Tensor? Keep = null);
 
 /// <param name="Hidden">(B, L, hidden).</param>
 /// <param name="Probabilities">(B, heads, rows, Lk) float32 when captured.</param>
@@ -119,7 +124,9 @@ public sealed class DecoderAttention : nn.Module<AttentionInput, AttentionOutput
         k = Rotary.Apply(k, input.Cos, input.Sin);
         if (input.Cache is not null) (k, v) = input.Cache.Append(input.Layer, k, v);
 
-        var attended = AttentionKernel.Attend(q, k, v, causal: true);
+        if (input.Keep is not null && (input.Cache is not null || input.Capture is not null))
+            throw new ArgumentException("an explicit attention mask is for training passes only (no KV cache, no capture)");
+        var attended = AttentionKernel.Attend(q, k, v, causal: true, input.Keep);
         var output = o_proj.forward(attended.transpose(1, 2).reshape(batch, length, (long)_heads * _headDim));
 
         Tensor? probabilities = null, keys = null;

@@ -21,7 +21,8 @@ public sealed record DecoderConfig(
     Activation HiddenAct = Activation.Silu);
 
 /// <param name="Hidden">(B, L, hidden) residual stream entering the layer.</param>
-public sealed record DecoderLayerInput(Tensor Hidden, Tensor Cos, Tensor Sin, KvCache? Cache, int Layer, AttentionCapture? Capture = null);
+/// <param name="Keep">Training only: a boolean (B, 1, L, L) attention mask replacing the causal one (packed sequences).</param>
+public sealed record DecoderLayerInput(Tensor Hidden, Tensor Cos, Tensor Sin, KvCache? Cache, int Layer, AttentionCapture? Capture = null, Tensor? Keep = null);
 
 /// <param name="Hidden">(B, L, hidden) residual stream after the layer.</param>
 /// <param name="Probabilities">(B, heads, rows, Lk) float32 when the capture asked for rows.</param>
@@ -48,7 +49,7 @@ public sealed class DecoderLayer : nn.Module<DecoderLayerInput, DecoderLayerOutp
     public override DecoderLayerOutput forward(DecoderLayerInput input)
     {
         using var scope = NewDisposeScope();
-        var attention = self_attn.forward(new AttentionInput(input_layernorm.forward(input.Hidden), input.Cos, input.Sin, input.Cache, input.Layer, input.Capture));
+        var attention = self_attn.forward(new AttentionInput(input_layernorm.forward(input.Hidden), input.Cos, input.Sin, input.Cache, input.Layer, input.Capture, input.Keep));
         var h = input.Hidden.Plus(attention.Hidden);
         var y = h.Plus(mlp.forward(post_attention_layernorm.forward(h)));
         return new DecoderLayerOutput(y.MoveToOuterDisposeScope(), attention.Probabilities?.MoveToOuterDisposeScope(), attention.Keys?.MoveToOuterDisposeScope());
@@ -246,8 +247,11 @@ public sealed class CausalLanguageModel : nn.Module<DecoderInput, DecoderOutput>
     /// norm, for several prompts at once with autograd. Each prompt (L_i, H) with its position ids (rows, L_i) is padded on
     /// the right to the longest; under the causal mask a real row never attends to the padding after it, so each prompt's
     /// rows equal its own unbatched forward (up to float summation order). Unpruned, no cache.
+    /// <paramref name="keeps"/> gives a prompt its own boolean (L_i, L_i) attention mask instead of the causal one (a packed
+    /// prompt: several questions sharing one image prefix); its padding rows stay causal and are never attended to.
     /// </summary>
-    public Tensor TrainingHidden(IReadOnlyList<Tensor> embeds, IReadOnlyList<Tensor> positionIds, IRotaryEmbedding? rotary = null)
+    public Tensor TrainingHidden(IReadOnlyList<Tensor> embeds, IReadOnlyList<Tensor> positionIds, IRotaryEmbedding? rotary = null,
+        IReadOnlyList<Tensor?>? keeps = null)
     {
         if (embeds.Count == 0 || embeds.Count != positionIds.Count)
             throw new ArgumentException($"expected one position-id tensor per prompt; got {embeds.Count} prompts and {positionIds.Count} position tensors");
@@ -279,8 +283,28 @@ public sealed class CausalLanguageModel : nn.Module<DecoderInput, DecoderOutput>
         var hidden = stack(rows, 0);
         var cosTable = stack(cosines, 0).unsqueeze(1);
         var sinTable = stack(sines, 0).unsqueeze(1);
+        Tensor? keep = null;
+        if (keeps is not null && keeps.Any(m => m is not null))
+        {
+            if (keeps.Count != embeds.Count) throw new ArgumentException($"expected one mask (or null) per prompt; got {keeps.Count} for {embeds.Count} prompts");
+            var causal = AttentionKernel.CausalKeep(longest, longest, Device);
+            var masks = new List<Tensor>();
+            for (int i = 0; i < embeds.Count; i++)
+            {
+                var mask = causal.clone();
+                if (keeps[i] is { } own)
+                {
+                    long length = embeds[i].shape[0];
+                    if (own.dim() != 2 || own.shape[0] != length || own.shape[1] != length)
+                        throw new ArgumentException($"prompt {i}: its mask must be ({length}, {length}); got [{string.Join(", ", own.shape)}]");
+                    mask[..(int)length, ..(int)length] = own.to(ScalarType.Bool, Device);
+                }
+                masks.Add(mask);
+            }
+            keep = stack(masks, 0).unsqueeze(1);
+        }
         for (int i = 0; i < Config.NumLayers; i++)
-            hidden = model.layers[i].forward(new DecoderLayerInput(hidden, cosTable, sinTable, null, i)).Hidden;
+            hidden = model.layers[i].forward(new DecoderLayerInput(hidden, cosTable, sinTable, null, i, Keep: keep)).Hidden;
         return hidden.MoveToOuterDisposeScope();
     }
 
