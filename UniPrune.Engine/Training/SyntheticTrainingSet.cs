@@ -83,9 +83,27 @@ public static class SyntheticTrainingSet
     /// family lays out with its own chat template, target = the caption.
     /// </summary>
     public static IReadOnlyList<TrainingExample> CaptionExamples(int seed, int count, bool withScenes = false) =>
-        CaptionGenerator.Generate(seed, count).Select((c, i) => new TrainingExample("caption", null,
+        CaptionExamples(CaptionGenerator.Generate(seed, count), withScenes);
+
+    public static IReadOnlyList<TrainingExample> CaptionExamples(IReadOnlyList<CaptionedImage> pictures, bool withScenes = false) =>
+        pictures.Select((c, i) => new TrainingExample("caption", null,
             new PromptPlan(new PromptMessage([new ImageSegment(0), new TextSegment(CaptionGenerator.Question)]),
                 [SampleImage.FromBase64(c.Base64Png, $"caption {i}")], 64, null, null, "caption"), c.Caption, withScenes ? [c.Scene] : null)).ToList();
+
+    /// <summary>
+    /// <paramref name="perImage"/> existence questions per caption picture (see <see cref="VerifyQuestions"/>), written as a
+    /// POPE table into <paramref name="folder"/> and read back by the POPE reader, so each family's POPE prompt lays them out.
+    /// Their pictures are the caption pictures byte for byte: the same image keys, so image grouping and packing see them together.
+    /// </summary>
+    public static IReadOnlyList<TrainingExample> VerifyExamples(IReadOnlyList<CaptionedImage> pictures, int perImage, int seed, string folder, string family,
+        SceneLedger? scenes = null)
+    {
+        Directory.CreateDirectory(folder);
+        string path = Path.Combine(folder, "POPE_VERIFY_train.tsv");
+        VerifyQuestions.PopeStyle(pictures, perImage, seed).WriteTsv(path);
+        var dataset = DatasetCatalog.Get("POPE");
+        return Examples(new Dictionary<string, IReadOnlyList<DatasetSample>> { ["POPE"] = dataset.LoadFile(path) }, family, balanceYesNo: false, scenes);
+    }
 
     /// <summary>The text a perfect model would generate: the gold answer in the form the dataset's scorer gives full credit.</summary>
     public static string TargetAnswer(string benchmark, DatasetSample sample) => TargetAnswer(DatasetCatalog.Get(benchmark), sample);

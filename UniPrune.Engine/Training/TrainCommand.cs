@@ -12,7 +12,7 @@ namespace UniPrune.Engine.Training;
 /// answer tokens (the benchmark's own prompts), saves model.safetensors, reloads the folder through the family's real
 /// loader and scores it on the TEST split with the real scorers.
 /// <code>
-/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--test-samples 60] [--threads 1]
+/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--test-samples 60] [--threads 1]
 /// evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1]
 /// </code>
 /// </summary>
@@ -20,7 +20,7 @@ public static class TrainCommand
 {
     public const string Usage = """
         usage:
-          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--test-samples 60] [--threads 1]
+          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--test-samples 60] [--threads 1]
           evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1] [--methods divprune,fastv] [--retentions 0.333,0.222,0.111] [--pruning-test-samples 20]
           generate-suite --out DIR [--split test|train] [--samples 120]
         """;
@@ -47,7 +47,7 @@ public static class TrainCommand
         string folder = Required(options, "out");
         int seed = Int(options, "seed", 1);
         var settings = new TrainingSettings(seed, Int(options, "steps", 1500), Int(options, "accumulate", 4), Double(options, "lr", 1e-3),
-            MicroBatch: options.ContainsKey("micro-batch") ? Int(options, "micro-batch", 0) : null, GroupByImage: Bool(options, "group-by-image", false));
+            MicroBatch: options.ContainsKey("micro-batch") ? Int(options, "micro-batch", 0) : null, GroupByImage: Bool(options, "group-by-image", false), Pack: Bool(options, "pack", false));
         int trainSamples = Int(options, "train-samples", 400);
 
         var clock = Stopwatch.StartNew();
@@ -63,7 +63,14 @@ public static class TrainCommand
         bool balanceYesNo = Bool(options, "balance-yes-no", false);
         var examples = SyntheticTrainingSet.Examples(train, family.PromptFamily, balanceYesNo, ledger).ToList();
         int captions = Int(options, "captions", 0);
-        if (captions > 0) examples.AddRange(SyntheticTrainingSet.CaptionExamples(seed, captions, withScenes: ledger is not null));
+        int verify = Int(options, "verify", 0);
+        if (verify > 0 && captions == 0) throw new ArgumentException("--verify asks questions about the caption pictures: it needs --captions N");
+        if (captions > 0)
+        {
+            var pictures = CaptionGenerator.Generate(seed, captions);
+            examples.AddRange(SyntheticTrainingSet.CaptionExamples(pictures, withScenes: ledger is not null));
+            if (verify > 0) examples.AddRange(SyntheticTrainingSet.VerifyExamples(pictures, verify, seed, work, family.PromptFamily, ledger));
+        }
         int withScenes = examples.Count(e => e.Scenes is { } s && s.Any(x => x is not null));
         family.WriteFolder(folder, examples);
         Console.WriteLine($"[train] {examples.Count} examples from {train.Count} datasets ({withScenes} with known scenes), tokenizer built ({clock.Elapsed.TotalSeconds:F0} s)");
@@ -80,7 +87,7 @@ public static class TrainCommand
         var record = new Dictionary<string, object>
         {
             ["family"] = family.Name, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
-            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["examples"] = examples.Count,
+            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["verify_per_caption"] = verify, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["pack"] = settings.Pack, ["examples"] = examples.Count,
             ["parameters"] = parameterCount, ["train_seconds"] = Math.Round(trainSeconds), ["final_loss"] = logs.Count > 0 ? Math.Round(logs[^1].Loss, 4) : double.NaN,
             ["threads"] = get_num_threads(),
         };
