@@ -77,7 +77,7 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstr
             sequences.Add(new TeacherForcedSequence(embeds, positions, target));
         }
         if (PackSharedImages)
-            sequences = PackedPrompt.Pack(sequences, batch.Select(e => e.Plan.Images.Count > 0 ? e.Plan.Images[0].Key : null).ToList()).ToList();
+            sequences = PackedPrompt.Pack(sequences, batch.Select(e => e.FirstImageKey).ToList()).ToList();
         var (language, rotary) = model.TrainingDecoder;
         var loss = TeacherForcedBatch.Loss(language, rotary, sequences);
         return (auxiliary is null ? loss : loss.Plus(auxiliary)).MoveToOuterDisposeScope();

@@ -84,7 +84,7 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
             sequences.Add(new TeacherForcedSequence(embeds, positions, target));
         }
         if (PackSharedImages)
-            sequences = PackedPrompt.Pack(sequences, batch.Select(e => e.Plan.Images.Count > 0 ? e.Plan.Images[0].Key : null).ToList()).ToList();
+            sequences = PackedPrompt.Pack(sequences, batch.Select(e => e.FirstImageKey).ToList()).ToList();
         var loss = TeacherForcedBatch.Loss(model.LanguageModel, null, sequences);
         return (auxiliary is null ? loss : loss.Plus(auxiliary)).MoveToOuterDisposeScope();
     }

@@ -66,7 +66,7 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
             sequences.Add(new TeacherForcedSequence(embeds, positions, target));
         }
         if (PackSharedImages)
-            sequences = PackedPrompt.Pack(sequences, batch.Select(e => e.Plan.Images.Count > 0 ? e.Plan.Images[0].Key : null).ToList()).ToList();
+            sequences = PackedPrompt.Pack(sequences, batch.Select(e => e.FirstImageKey).ToList()).ToList();
         var (language, rotary) = model.TrainingDecoder;
         var loss = TeacherForcedBatch.Loss(language, rotary, sequences);
         if (_reconstruction is not null && heads.PixelTokens.Count > 0)

@@ -12,6 +12,9 @@ public sealed record TrainingExample(string Dataset, DatasetSample? Sample, Prom
 {
     /// <summary>The scene of the plan's image <paramref name="index"/>, if known.</summary>
     public Scene? SceneOf(int index) => Scenes is { } s && index < s.Count ? s[index] : null;
+
+    /// <summary>The key of the example's first image (null without one): what image grouping and packing group by.</summary>
+    public string? FirstImageKey => Plan.Images.Count > 0 ? Plan.Images[0].Key : null;
 }
 
 /// <summary>

@@ -141,8 +141,8 @@ public static class Trainer
     {
         if (!groupByImage && !everyImage) return Enumerable.Range(0, examples.Count).OrderBy(_ => order.Next()).ToList();
         var groups = Enumerable.Range(0, examples.Count)
-            .GroupBy(i => examples[i].Plan.Images.Count > 0 && (everyImage || examples[i].Sample is not null && DatasetCatalog.Get(examples[i].Dataset) is YesNoDataset)
-                ? examples[i].Plan.Images[0].Key : $"single {i}")
+            .GroupBy(i => examples[i].FirstImageKey is { } key && (everyImage || examples[i].Sample is not null && DatasetCatalog.Get(examples[i].Dataset) is YesNoDataset)
+                ? key : $"single {i}")
             .Select(g => g.ToList())
             .ToList();
         return groups.OrderBy(_ => order.Next()).SelectMany(g => g).ToList();
