@@ -87,6 +87,24 @@ public class SyntheticSuiteCompatibilityTests
         Assert.True(letters <= choiceSamples.Count / 20, $"{name}: {letters} of {choiceSamples.Count} multiple-choice targets fell back to the letter");
     }
 
+    /// <summary>
+    /// With <see cref="ChoiceTargets.LetterUnlessCircular"/> single-pass tables are answered with the gold letter (full credit
+    /// from the real scorer) and MMBench, which is circular, keeps the option's text in every rotation.
+    /// </summary>
+    [Theory]
+    [InlineData("SEEDBench2_Plus", true)]
+    [InlineData("ScienceQA_TEST", true)]
+    [InlineData("MMBench_DEV_EN", false)]
+    public async Task Letter_targets_apply_to_single_pass_tables_only(string name, bool letters)
+    {
+        var (dataset, samples) = Committed(name);
+        var targets = samples.Select(s => SyntheticTrainingSet.TargetAnswer(dataset, s, ChoiceTargets.LetterUnlessCircular)).ToList();
+        if (letters) Assert.Equal(samples.Select(s => s.Text("answer")), targets);
+        else Assert.Equal(samples.Select(s => SyntheticTrainingSet.TargetAnswer(dataset, s)), targets);
+        var report = await dataset.ScoreAsync(samples.Zip(targets, (s, t) => new SamplePrediction(s, t)).ToList(), new ScoringContext());
+        Assert.Equal(100, report.Score100, 9);
+    }
+
     /// <summary>Training sees as many Yes as No rows of a yes/no table: POPE's majority "No" is thinned evenly, all "Yes" rows stay.</summary>
     [Fact]
     public void Yes_no_training_rows_are_balanced()

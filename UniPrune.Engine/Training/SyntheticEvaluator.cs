@@ -8,7 +8,7 @@ namespace UniPrune.Engine.Training;
 /// <param name="Accuracy">The dataset's main score on a 0–100 scale (MME_SYN: normalised over the categories it declares).</param>
 /// <param name="PerSample">Mean of the scorer's per-sample scores (×100).</param>
 public sealed record DatasetAccuracy(string Dataset, int Samples, double Accuracy, double PerSample, string MainMetric, double MainScore,
-    IReadOnlyList<(string Index, string Prediction)> Predictions);
+    IReadOnlyList<(string Index, string Prediction)> Predictions, IReadOnlyList<SampleScore>? Scores = null);
 
 /// <summary>Vanilla (or pruned) accuracy of a loaded model on synthetic samples, scored by the real scorers.</summary>
 public static class SyntheticEvaluator
@@ -34,7 +34,7 @@ public static class SyntheticEvaluator
         var scored = report.Samples.Where(s => !double.IsNaN(s.Score)).ToList();
         double perSample = scored.Count == 0 ? double.NaN : 100 * scored.Average(s => s.Score);
         return new DatasetAccuracy(datasetName, samples.Count, report.Score100, perSample, report.MainMetric, report.MainScore,
-            predictions.Select(p => (p.Sample.Index, p.Prediction)).ToList());
+            predictions.Select(p => (p.Sample.Index, p.Prediction)).ToList(), report.Samples);
     }
 
     /// <summary>

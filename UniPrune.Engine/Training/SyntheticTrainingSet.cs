@@ -47,8 +47,9 @@ public static class SyntheticTrainingSet
     }
 
     /// <param name="scenes">When given, each example carries the scenes of its images (null where the ledger has none).</param>
+    /// <param name="targets">How multiple-choice answers are said (see <see cref="ChoiceTargets"/>).</param>
     public static IReadOnlyList<TrainingExample> Examples(IReadOnlyDictionary<string, IReadOnlyList<DatasetSample>> samples, string family, bool balanceYesNo = false,
-        SceneLedger? scenes = null)
+        SceneLedger? scenes = null, ChoiceTargets targets = ChoiceTargets.OptionText)
     {
         var policy = PromptPolicy.For(family);
         var examples = new List<TrainingExample>();
@@ -58,7 +59,7 @@ public static class SyntheticTrainingSet
             foreach (var sample in balanceYesNo && dataset is YesNoDataset ? BalancedYesNo(rows) : rows)
             {
                 var plan = policy.Build(dataset, sample);
-                examples.Add(new TrainingExample(name, sample, plan, TargetAnswer(dataset, sample), scenes is null ? null : plan.Images.Select(scenes.Find).ToList()));
+                examples.Add(new TrainingExample(name, sample, plan, TargetAnswer(dataset, sample, targets), scenes is null ? null : plan.Images.Select(scenes.Find).ToList()));
             }
         }
         return examples;
@@ -109,9 +110,10 @@ public static class SyntheticTrainingSet
     }
 
     /// <summary>The text a perfect model would generate: the gold answer in the form the dataset's scorer gives full credit.</summary>
-    public static string TargetAnswer(string benchmark, DatasetSample sample) => TargetAnswer(DatasetCatalog.Get(benchmark), sample);
+    public static string TargetAnswer(string benchmark, DatasetSample sample, ChoiceTargets targets = ChoiceTargets.OptionText) =>
+        TargetAnswer(DatasetCatalog.Get(benchmark), sample, targets);
 
-    public static string TargetAnswer(VlmDataset dataset, DatasetSample sample)
+    public static string TargetAnswer(VlmDataset dataset, DatasetSample sample, ChoiceTargets targets = ChoiceTargets.OptionText)
     {
         string answer = sample.Require("answer", "the gold answer");
         return dataset switch
@@ -124,6 +126,7 @@ public static class SyntheticTrainingSet
             // you see to a letter" (letter targets left MMBench circular at 0), and VLMEvalKit scores both the same.
             MathVistaSyntheticDataset when sample.Require("question_type", "multi_choice or free_form") == "multi_choice"
                 => OptionTextOrLetter(MathVistaScorer.Choices(sample), answer, sample.Require("answer_option", "the correct option letter")[0]),
+            MultipleChoiceDataset { Circular: false } when targets == ChoiceTargets.LetterUnlessCircular => answer,
             MultipleChoiceDataset => OptionTextOrLetter(sample.Options, sample.Options.FirstOrDefault(o => o.Letter.ToString() == answer).Text, answer[0]),
             MiaBenchSyntheticDataset => Scoring.FormatConstraints.ReferenceResponse(sample.Require("constraint", "a format constraint"),
                 Scoring.FormatConstraints.ContentItems(answer), sample.Text("keyword")),
@@ -133,4 +136,18 @@ public static class SyntheticTrainingSet
 
     private static string OptionTextOrLetter(IReadOnlyList<ChoiceOption> options, string? text, char letter) =>
         !string.IsNullOrEmpty(text) && AnswerExtraction.CanInfer(text, options).Letter == letter ? text : letter.ToString();
+}
+
+/// <summary>How a multiple-choice training target is said; VLMEvalKit's can_infer credits the letter and the option's text alike.</summary>
+public enum ChoiceTargets
+{
+    /// <summary>The option's text wherever can_infer credits it alone, else the letter.</summary>
+    OptionText,
+    /// <summary>
+    /// The letter for single-pass tables (SEED-Bench-2-Plus, ScienceQA), the option's text for circular ones (MMBench).
+    /// A letter is always one of the options, so an unsure model still scores the table's chance level; a from-scratch model
+    /// that has not learned to copy an option's words instead says words of its own that match no option, which scored
+    /// below chance (ScienceQA 5 %, SEED2+ 3 %). Circular tables keep the text: it is the same answer in every rotation.
+    /// </summary>
+    LetterUnlessCircular,
 }

@@ -12,7 +12,7 @@ namespace UniPrune.Engine.Training;
 /// answer tokens (the benchmark's own prompts), saves model.safetensors, reloads the folder through the family's real
 /// loader and scores it on the TEST split with the real scorers.
 /// <code>
-/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--test-samples 60] [--threads 1]
+/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
 /// evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1]
 /// </code>
 /// </summary>
@@ -20,8 +20,8 @@ public static class TrainCommand
 {
     public const string Usage = """
         usage:
-          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--test-samples 60] [--threads 1]
-          evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1] [--methods divprune,fastv] [--retentions 0.333,0.222,0.111] [--pruning-test-samples 20]
+          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
+          evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1] [--predictions FILE] [--methods divprune,fastv] [--retentions 0.333,0.222,0.111] [--pruning-test-samples 20]
           generate-suite --out DIR [--split test|train] [--samples 120]
         """;
 
@@ -61,7 +61,13 @@ public static class TrainCommand
         using var ledger = symbols > 0 ? SceneLedger.Record() : null;
         var train = SyntheticTrainingSet.Load(work, SyntheticSplit.Train, trainSamples, datasetList);
         bool balanceYesNo = Bool(options, "balance-yes-no", false);
-        var examples = SyntheticTrainingSet.Examples(train, family.PromptFamily, balanceYesNo, ledger).ToList();
+        var choiceTargets = (options.TryGetValue("choice-targets", out var ct) ? ct : "text") switch
+        {
+            "text" => ChoiceTargets.OptionText,
+            "letter-unless-circular" => ChoiceTargets.LetterUnlessCircular,
+            var other => throw new ArgumentException($"--choice-targets '{other}' must be text or letter-unless-circular\n{Usage}"),
+        };
+        var examples = SyntheticTrainingSet.Examples(train, family.PromptFamily, balanceYesNo, ledger, choiceTargets).ToList();
         int captions = Int(options, "captions", 0);
         int verify = Int(options, "verify", 0);
         if (verify > 0 && captions == 0) throw new ArgumentException("--verify asks questions about the caption pictures: it needs --captions N");
@@ -87,7 +93,7 @@ public static class TrainCommand
         var record = new Dictionary<string, object>
         {
             ["family"] = family.Name, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
-            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["verify_per_caption"] = verify, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["pack"] = settings.Pack, ["examples"] = examples.Count,
+            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["verify_per_caption"] = verify, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["pack"] = settings.Pack, ["choice_targets"] = choiceTargets == ChoiceTargets.OptionText ? "text" : "letter-unless-circular", ["examples"] = examples.Count,
             ["parameters"] = parameterCount, ["train_seconds"] = Math.Round(trainSeconds), ["final_loss"] = logs.Count > 0 ? Math.Round(logs[^1].Loss, 4) : double.NaN,
             ["threads"] = get_num_threads(),
         };
@@ -106,11 +112,15 @@ public static class TrainCommand
         using var model = family.Load(folder);
         if (Int(options, "probe-captions", 0) is int probes and > 0) ProbeCaptions(model, probes);
         var scores = new List<double>();
+        // --predictions FILE: every test prediction next to its target, extraction and score (a TSV for reading failures).
+        using var dump = options.TryGetValue("predictions", out var dumpPath) ? new StreamWriter(dumpPath) : null;
+        dump?.WriteLine("dataset\tindex\tscore\textracted\ttarget\tprediction\tquestion");
         foreach (var (name, samples) in test)
         {
             var clock = Stopwatch.StartNew();
             var accuracy = SyntheticEvaluator.Evaluate(model, family.PromptFamily, name, samples);
             scores.Add(accuracy.Accuracy);
+            if (dump is not null) WritePredictions(dump, name, samples, accuracy);
             var examples = string.Join(" | ", accuracy.Predictions.Take(3).Select(p => p.Prediction));
             Console.WriteLine($"[eval] {name,-16} {accuracy.Accuracy,6:F1}  (per-sample {accuracy.PerSample:F1}, {accuracy.MainMetric} {accuracy.MainScore:F2}; {samples.Count} samples, {clock.Elapsed.TotalSeconds:F0} s)  e.g. {examples}");
         }
@@ -157,6 +167,21 @@ public static class TrainCommand
                 Console.WriteLine($"[probe] truth: {e.Answer}\n[probe] model: {result.Text}");
             }
             finally { foreach (var x in encoded) x.Dispose(); }
+        }
+    }
+
+    private static void WritePredictions(StreamWriter dump, string name, IReadOnlyList<Datasets.DatasetSample> samples, DatasetAccuracy accuracy)
+    {
+        static string Cell(string? s) => (s ?? "").Replace('\t', ' ').Replace('\n', '|');
+        var byIndex = samples.ToDictionary(s => s.Index);
+        var scoreOf = (accuracy.Scores ?? []).GroupBy(s => s.Index).ToDictionary(g => g.Key, g => g.First());
+        foreach (var (index, prediction) in accuracy.Predictions)
+        {
+            var sample = byIndex[index];
+            scoreOf.TryGetValue(index, out var score);
+            string options = string.Join(" ", sample.Options.Select(o => $"{o.Letter}. {o.Text}"));
+            dump.WriteLine(string.Join('\t', name, index, score is null ? "" : score.Score.ToString("F2", CultureInfo.InvariantCulture), Cell(score?.Extracted),
+                Cell(SyntheticTrainingSet.TargetAnswer(name, sample)), Cell(prediction), Cell(sample.Text("question") + (options.Length > 0 ? " || " + options : ""))));
         }
     }
 
