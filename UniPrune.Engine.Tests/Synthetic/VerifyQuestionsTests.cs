@@ -51,4 +51,29 @@ public class VerifyQuestionsTests
         }
         finally { Directory.Delete(folder, true); }
     }
+
+    [Fact]
+    public void EachPictureWithOneTextIsAskedToReadItThroughTheOcrBenchReader()
+    {
+        string folder = TestPaths.NewTempDir();
+        try
+        {
+            var pictures = CaptionGenerator.Generate(seed: 3, count: 30);
+            var single = pictures.Where(p => p.Scene.Texts.Count == 1).ToList();
+            Assert.NotEmpty(single);
+            var table = VerifyQuestions.OcrStyle(pictures);
+            Assert.Equal(single.Count, table.Rows.Count);
+            for (int i = 0; i < single.Count; i++)
+            {
+                Assert.Equal(single[i].Base64Png, table.Rows[i]["image"]);
+                Assert.Equal($"['{single[i].Scene.Texts[0].Text}']", table.Rows[i]["answer"]);
+            }
+            var reading = SyntheticTrainingSet.ReadingExamples(pictures, folder, ModelFamilies.Qwen25VL);
+            var captionKeys = SyntheticTrainingSet.CaptionExamples(pictures).Select(c => c.FirstImageKey).ToHashSet();
+            Assert.All(reading, r => Assert.Contains(r.FirstImageKey, captionKeys));
+            Assert.Equal(single.Select(p => p.Scene.Texts[0].Text), reading.Select(r => r.Answer));
+            Assert.Contains(reading, r => r.Plan.Message.Segments.OfType<TextSegment>().Any(t => t.Text.Contains("what is the number in the image?")));
+        }
+        finally { Directory.Delete(folder, true); }
+    }
 }

@@ -40,4 +40,27 @@ public static class VerifyQuestions
         }
         return table;
     }
+
+    /// <summary>
+    /// Training-only reading questions in OCRBench's table format: each caption picture that shows one run of text is asked
+    /// for it ("what is the number in the image?" for digits, else "what is written in the image?", OCRBench's own
+    /// questions), answered with the text. A caption names the text among everything else; these ask for it alone, through
+    /// the OCRBench reader and each family's OCRBench prompt, on pictures that packing already shares with their captions.
+    /// </summary>
+    public static SyntheticTable OcrStyle(IReadOnlyList<CaptionedImage> pictures)
+    {
+        var table = new SyntheticTable("OCRBench" + SyntheticSuite.Suffix, ["index", "image", "question", "answer", "category"]);
+        foreach (var picture in pictures)
+        {
+            if (picture.Scene.Texts is not [var text]) continue;
+            bool digits = text.Text.All(char.IsAsciiDigit);
+            table.Add(new()
+            {
+                ["index"] = SyntheticSuite.Int(table.Rows.Count), ["image"] = picture.Base64Png,
+                ["question"] = digits ? "what is the number in the image?" : "what is written in the image?",
+                ["answer"] = $"['{text.Text}']", ["category"] = digits ? "Digit String Recognition" : "Regular Text Recognition",
+            });
+        }
+        return table;
+    }
 }

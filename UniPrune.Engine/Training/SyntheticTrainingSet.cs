@@ -109,6 +109,19 @@ public static class SyntheticTrainingSet
         return Examples(new Dictionary<string, IReadOnlyList<DatasetSample>> { ["POPE"] = dataset.LoadFile(path) }, family, balanceYesNo: false, scenes);
     }
 
+    /// <summary>
+    /// One reading question per caption picture with a single run of text (see <see cref="VerifyQuestions.OcrStyle"/>), written
+    /// as an OCRBench table and read back by the OCRBench reader; the pictures keep the caption pictures' image keys.
+    /// </summary>
+    public static IReadOnlyList<TrainingExample> ReadingExamples(IReadOnlyList<CaptionedImage> pictures, string folder, string family, SceneLedger? scenes = null)
+    {
+        Directory.CreateDirectory(folder);
+        string path = Path.Combine(folder, "OCRBench_READ_train.tsv");
+        VerifyQuestions.OcrStyle(pictures).WriteTsv(path);
+        var dataset = DatasetCatalog.Get("OCRBench");
+        return Examples(new Dictionary<string, IReadOnlyList<DatasetSample>> { ["OCRBench"] = dataset.LoadFile(path) }, family, balanceYesNo: false, scenes);
+    }
+
     /// <summary>The text a perfect model would generate: the gold answer in the form the dataset's scorer gives full credit.</summary>
     public static string TargetAnswer(string benchmark, DatasetSample sample, ChoiceTargets targets = ChoiceTargets.OptionText) =>
         TargetAnswer(DatasetCatalog.Get(benchmark), sample, targets);
