@@ -182,12 +182,9 @@ internal static class McqGenerators
         var texts = new List<SceneText>();
         for (int i = 0; i < 4; i++)
         {
-            // Font scale 3 where the row's two words keep a 12-px gap between them on the 224-px map, else 2.
-            int row = i / 2 * 2;
-            int scale = BitmapFont.MeasureWidth(words[row], 3) + BitmapFont.MeasureWidth(words[row + 1], 3) + 24 <= w ? 3 : 2;
-            int x = i % 2 == 0 ? 6 : w - BitmapFont.MeasureWidth(words[i], scale) - 6;
-            int y = i < 2 ? 8 : h - 8 - BitmapFont.GlyphHeight * scale;
-            texts.Add(new SceneText(words[i], x, y, scale, Palette.Black));
+            int x = i % 2 == 0 ? 6 : w - BitmapFont.MeasureWidth(words[i], 2) - 6;
+            int y = i < 2 ? 8 : h - 22;
+            texts.Add(new SceneText(words[i], x, y, 2, Palette.Black));
         }
         int target = gen.Random.Next(4);
         // Options in random order: listed corner by corner, the question's corner alone would give the letter away.
@@ -201,12 +198,11 @@ internal static class McqGenerators
         var words = Palette.Words.Where(s => s.Length <= 6).OrderBy(_ => gen.Random.Next()).Take(4).ToList();
         var texts = new List<SceneText>
         {
-            new(words[0].ToUpperInvariant(), 8, 8, 4, Palette.Black),
-            new(words[1], 8, 54, 3, Palette.Black),
-            new(words[2], 8, 86, 3, Palette.Black),
+            new(words[0].ToUpperInvariant(), 8, 8, 3, Palette.Black),
+            new(words[1], 8, 50, 2, Palette.Black),
+            new(words[2], 8, 76, 2, Palette.Black),
         };
-        var link = new SceneText(words[3], w - BitmapFont.MeasureWidth(words[3], 3) - 6, h - 8 - BitmapFont.GlyphHeight * 3, 3, Palette.Colors[2]);
-        var scene = new Scene(w, h, Palette.White, [], texts.Append(link).ToList());
+        var scene = new Scene(w, h, Palette.White, [], texts.Append(new SceneText(words[3], w - BitmapFont.MeasureWidth(words[3], 2) - 6, h - 22, 2, Palette.Colors[2])).ToList());
         bool askTitle = gen.Random.Next(2) == 0;
         // Options in random order and all lower case: the title first, or the only capitalised option, would give it away.
         var (options, correct) = Options(gen, words[askTitle ? 0 : 3], words);
