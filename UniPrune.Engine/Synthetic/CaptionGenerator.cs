@@ -61,7 +61,7 @@ public static class CaptionGenerator
         var texts = Enumerable.Range(0, lines).Select(k =>
         {
             string word = gen.Random.Next(2) == 0 ? gen.Pick(Palette.Words) : SyntheticSuite.Int(gen.Random.Next(1, 100));
-            return new SceneText(word, 6 + gen.Random.Next(0, 40), 8 + k * 34, 3, Palette.Black);
+            return new SceneText(word, 6 + gen.Random.Next(0, 40), 8 + k * 34, 2, Palette.Black);
         }).ToList();
         return new Scene(224, 8 + lines * 34 + 8 > 168 ? 224 : 168, Palette.White, [], texts);
     }

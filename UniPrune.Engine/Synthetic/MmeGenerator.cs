@@ -69,16 +69,9 @@ internal static class MmeGenerator
         return (scene, $"Are there {n} {Noun(shape, n)} in the image?", $"Are there {wrong} {Noun(shape, wrong)} in the image?");
     }
 
-    /// <summary>
-    /// Font scale 3 or 4 (glyphs 15×21 or 20×28 px, a glyph per 14-px patch or more), each only where the text still fits the
-    /// canvas, else 2. Draws the same random numbers whatever it returns, so the samples after it do not shift.
-    /// </summary>
-    internal static int TextScale(SceneGenerator gen, int width, string text)
-    {
-        if (BitmapFont.MeasureWidth(text, 3) + 8 > width) return 2;
-        bool larger = gen.Random.Next(2) == 0;
-        return larger && BitmapFont.MeasureWidth(text, 4) + 8 <= width ? 4 : 3;
-    }
+    /// <summary>Font scale 2 or 3 (glyphs 10×14 or 15×21 px), the larger only where the text still fits the canvas.</summary>
+    internal static int TextScale(SceneGenerator gen, int width, string text) =>
+        BitmapFont.MeasureWidth(text, 3) + 8 <= width && gen.Random.Next(2) == 0 ? 3 : 2;
 
     internal static string Noun(ShapeKind shape, int n) => n == 1 ? Palette.Name(shape) : Palette.Plural(shape);
 
@@ -127,9 +120,9 @@ internal static class MmeGenerator
         // One-digit operands: the embedded models have ~1 M parameters; reading two digits and adding them is the skill.
         int a = gen.Random.Next(1, 10), b = gen.Random.Next(1, 10);
         string expr = $"{a} + {b} =";
-        int scale = BitmapFont.MeasureWidth(expr, 3) + 8 <= w ? 3 : 2;
+        int scale = 2;
         var scene = new Scene(w, h, Palette.White, [],
-            [new SceneText(expr, gen.Random.Next(4, w - BitmapFont.MeasureWidth(expr, scale) - 4), gen.Random.Next(4, h - BitmapFont.GlyphHeight * scale - 4), scale, Palette.Black)]);
+            [new SceneText(expr, gen.Random.Next(4, w - BitmapFont.MeasureWidth(expr, scale) - 4), gen.Random.Next(4, h - 20), scale, Palette.Black)]);
         int wrong = a + b + (gen.Random.Next(2) == 0 || a + b < 5 ? 1 : -1) * gen.Random.Next(1, 4);
         return (scene, $"Is the answer to the arithmetic question in the image {a + b}?", $"Is the answer to the arithmetic question in the image {wrong}?");
     }
