@@ -100,26 +100,23 @@ public static class SyntheticTrainingSet
     /// Their pictures are the caption pictures byte for byte: the same image keys, so image grouping and packing see them together.
     /// </summary>
     public static IReadOnlyList<TrainingExample> VerifyExamples(IReadOnlyList<CaptionedImage> pictures, int perImage, int seed, string folder, string family,
-        SceneLedger? scenes = null)
-    {
-        Directory.CreateDirectory(folder);
-        string path = Path.Combine(folder, "POPE_VERIFY_train.tsv");
-        VerifyQuestions.PopeStyle(pictures, perImage, seed).WriteTsv(path);
-        var dataset = DatasetCatalog.Get("POPE");
-        return Examples(new Dictionary<string, IReadOnlyList<DatasetSample>> { ["POPE"] = dataset.LoadFile(path) }, family, balanceYesNo: false, scenes);
-    }
+        SceneLedger? scenes = null) =>
+        ReadBack(VerifyQuestions.PopeStyle(pictures, perImage, seed), "POPE", Path.Combine(folder, "POPE_VERIFY_train.tsv"), family, scenes);
 
     /// <summary>
     /// One reading question per caption picture with a single run of text (see <see cref="VerifyQuestions.OcrStyle"/>), written
     /// as an OCRBench table and read back by the OCRBench reader; the pictures keep the caption pictures' image keys.
     /// </summary>
-    public static IReadOnlyList<TrainingExample> ReadingExamples(IReadOnlyList<CaptionedImage> pictures, string folder, string family, SceneLedger? scenes = null)
+    public static IReadOnlyList<TrainingExample> ReadingExamples(IReadOnlyList<CaptionedImage> pictures, string folder, string family, SceneLedger? scenes = null) =>
+        ReadBack(VerifyQuestions.OcrStyle(pictures), "OCRBench", Path.Combine(folder, "OCRBench_READ_train.tsv"), family, scenes);
+
+    /// <summary>Writes a training-only table to <paramref name="path"/> and reads it back through <paramref name="benchmark"/>'s reader and prompts.</summary>
+    private static IReadOnlyList<TrainingExample> ReadBack(SyntheticTable table, string benchmark, string path, string family, SceneLedger? scenes)
     {
-        Directory.CreateDirectory(folder);
-        string path = Path.Combine(folder, "OCRBench_READ_train.tsv");
-        VerifyQuestions.OcrStyle(pictures).WriteTsv(path);
-        var dataset = DatasetCatalog.Get("OCRBench");
-        return Examples(new Dictionary<string, IReadOnlyList<DatasetSample>> { ["OCRBench"] = dataset.LoadFile(path) }, family, balanceYesNo: false, scenes);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        table.WriteTsv(path);
+        var rows = DatasetCatalog.Get(benchmark).LoadFile(path);
+        return Examples(new Dictionary<string, IReadOnlyList<DatasetSample>> { [benchmark] = rows }, family, balanceYesNo: false, scenes);
     }
 
     /// <summary>The text a perfect model would generate: the gold answer in the form the dataset's scorer gives full credit.</summary>

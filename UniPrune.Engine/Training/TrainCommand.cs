@@ -25,6 +25,12 @@ public static class TrainCommand
           generate-suite --out DIR [--split test|train] [--samples 120]
         """;
 
+    /// <summary>--choice-targets values, also what training.json records (and what --predictions reads back for the target column).</summary>
+    private static readonly Dictionary<string, ChoiceTargets> ChoiceTargetNames = new()
+    {
+        ["text"] = ChoiceTargets.OptionText, ["letter-unless-circular"] = ChoiceTargets.LetterUnlessCircular,
+    };
+
     public static int Run(string[] args)
     {
         if (args.Length == 0) { Console.Error.WriteLine(Usage); return 2; }
@@ -61,12 +67,9 @@ public static class TrainCommand
         using var ledger = symbols > 0 ? SceneLedger.Record() : null;
         var train = SyntheticTrainingSet.Load(work, SyntheticSplit.Train, trainSamples, datasetList);
         bool balanceYesNo = Bool(options, "balance-yes-no", false);
-        var choiceTargets = (options.TryGetValue("choice-targets", out var ct) ? ct : "text") switch
-        {
-            "text" => ChoiceTargets.OptionText,
-            "letter-unless-circular" => ChoiceTargets.LetterUnlessCircular,
-            var other => throw new ArgumentException($"--choice-targets '{other}' must be text or letter-unless-circular\n{Usage}"),
-        };
+        string choiceName = options.TryGetValue("choice-targets", out var ct) ? ct : "text";
+        var choiceTargets = ChoiceTargetNames.TryGetValue(choiceName, out var parsed) ? parsed
+            : throw new ArgumentException($"--choice-targets '{choiceName}' must be {string.Join(" or ", ChoiceTargetNames.Keys)}\n{Usage}");
         var examples = SyntheticTrainingSet.Examples(train, family.PromptFamily, balanceYesNo, ledger, choiceTargets).ToList();
         int captions = Int(options, "captions", 0);
         int verify = Int(options, "verify", 0);
@@ -95,7 +98,7 @@ public static class TrainCommand
         var record = new Dictionary<string, object>
         {
             ["family"] = family.Name, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
-            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["verify_per_caption"] = verify, ["read_captions"] = reading, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["pack"] = settings.Pack, ["choice_targets"] = choiceTargets == ChoiceTargets.OptionText ? "text" : "letter-unless-circular", ["examples"] = examples.Count,
+            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["verify_per_caption"] = verify, ["read_captions"] = reading, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["pack"] = settings.Pack, ["choice_targets"] = choiceName, ["examples"] = examples.Count,
             ["parameters"] = parameterCount, ["train_seconds"] = Math.Round(trainSeconds), ["final_loss"] = logs.Count > 0 ? Math.Round(logs[^1].Loss, 4) : double.NaN,
             ["threads"] = get_num_threads(),
         };
@@ -117,12 +120,13 @@ public static class TrainCommand
         // --predictions FILE: every test prediction next to its target, extraction and score (a TSV for reading failures).
         using var dump = options.TryGetValue("predictions", out var dumpPath) ? new StreamWriter(dumpPath) : null;
         dump?.WriteLine("dataset\tindex\tscore\textracted\ttarget\tprediction\tquestion");
+        var dumpTargets = dump is null ? ChoiceTargets.OptionText : RecordedChoiceTargets(folder);
         foreach (var (name, samples) in test)
         {
             var clock = Stopwatch.StartNew();
             var accuracy = SyntheticEvaluator.Evaluate(model, family.PromptFamily, name, samples);
             scores.Add(accuracy.Accuracy);
-            if (dump is not null) WritePredictions(dump, name, samples, accuracy);
+            if (dump is not null) WritePredictions(dump, name, samples, accuracy, dumpTargets);
             var examples = string.Join(" | ", accuracy.Predictions.Take(3).Select(p => p.Prediction));
             Console.WriteLine($"[eval] {name,-16} {accuracy.Accuracy,6:F1}  (per-sample {accuracy.PerSample:F1}, {accuracy.MainMetric} {accuracy.MainScore:F2}; {samples.Count} samples, {clock.Elapsed.TotalSeconds:F0} s)  e.g. {examples}");
         }
@@ -172,7 +176,18 @@ public static class TrainCommand
         }
     }
 
-    private static void WritePredictions(StreamWriter dump, string name, IReadOnlyList<Datasets.DatasetSample> samples, DatasetAccuracy accuracy)
+    /// <summary>The multiple-choice target form a model folder was trained with (training.json), text where it records none.</summary>
+    private static ChoiceTargets RecordedChoiceTargets(string folder)
+    {
+        string path = Path.Combine(folder, "training.json");
+        if (!File.Exists(path)) return ChoiceTargets.OptionText;
+        using var record = JsonDocument.Parse(File.ReadAllText(path));
+        if (!record.RootElement.TryGetProperty("choice_targets", out var value)) return ChoiceTargets.OptionText;
+        return ChoiceTargetNames.TryGetValue(value.GetString() ?? "", out var targets) ? targets
+            : throw new FormatException($"{path}: field 'choice_targets' is '{value}', expected {string.Join(" or ", ChoiceTargetNames.Keys)}");
+    }
+
+    private static void WritePredictions(StreamWriter dump, string name, IReadOnlyList<Datasets.DatasetSample> samples, DatasetAccuracy accuracy, ChoiceTargets targets)
     {
         static string Cell(string? s) => (s ?? "").Replace('\t', ' ').Replace('\n', '|');
         var byIndex = samples.ToDictionary(s => s.Index);
@@ -183,7 +198,7 @@ public static class TrainCommand
             scoreOf.TryGetValue(index, out var score);
             string options = string.Join(" ", sample.Options.Select(o => $"{o.Letter}. {o.Text}"));
             dump.WriteLine(string.Join('\t', name, index, score is null ? "" : score.Score.ToString("F2", CultureInfo.InvariantCulture), Cell(score?.Extracted),
-                Cell(SyntheticTrainingSet.TargetAnswer(name, sample)), Cell(prediction), Cell(sample.Text("question") + (options.Length > 0 ? " || " + options : ""))));
+                Cell(SyntheticTrainingSet.TargetAnswer(name, sample, targets)), Cell(prediction), Cell(sample.Text("question") + (options.Length > 0 ? " || " + options : ""))));
         }
     }
 
