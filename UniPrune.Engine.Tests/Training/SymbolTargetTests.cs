@@ -56,6 +56,21 @@ public class SymbolTargetTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void GlyphAccuracyCountsTheQuartersAGlyphMostlyCoversWhoseBestGlyphLogitIsThatGlyph()
+    {
+        var scene = new Scene(112, 112, Palette.White, [], [new SceneText("ab", 0, 0, 2, Palette.Black)]);
+        var targets = SymbolTargets.For(scene, SymbolTargets.LlavaTokens(Llava, 112, 112, 14));
+        // Logits that follow the coverages name the right glyph wherever one covers half a quarter or more.
+        Assert.Equal(1.0, SymbolHead.GlyphAccuracy(targets.mul(10).sub(5), targets));
+        // Shifting every glyph logit one kind along (a→b, b→c) names the wrong glyph everywhere.
+        var shifted = targets.reshape(64, SymbolTargets.Kinds, SymbolTargets.Quarters).roll(1, 1).reshape(64, SymbolTargets.Size);
+        Assert.Equal(0.0, SymbolHead.GlyphAccuracy(shifted.mul(10).sub(5), targets));
+        // A picture without text measures nothing.
+        var blank = SymbolTargets.For(new Scene(112, 112, Palette.White, [], []), SymbolTargets.LlavaTokens(Llava, 112, 112, 14));
+        Assert.True(double.IsNaN(SymbolHead.GlyphAccuracy(blank, blank)));
+    }
+
+    [Fact]
     public void InternVLTokensGoTileByTileThenTheThumbnail()
     {
         var boxes = SymbolTargets.InternVLTokens(224, 112, columns: 2, rows: 1, thumbnail: true, tokenGrid: 4);

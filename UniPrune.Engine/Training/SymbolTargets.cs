@@ -153,6 +153,14 @@ public sealed class SymbolHead : nn.Module, IAuxiliaryHead
     public string HeadName => "symbols";
     public double LastLoss { get; private set; } = double.NaN;
 
+    /// <summary>
+    /// Of the token quarters that a glyph covers at least half of, the share whose most likely glyph is that one — whether the
+    /// tower tells glyphs apart at all (a diagnostic; NaN when the batch drew no text).
+    /// </summary>
+    public double LastGlyphAccuracy { get; private set; } = double.NaN;
+
+    public IReadOnlyDictionary<string, double> LastMetrics => new Dictionary<string, double> { ["glyph_acc"] = LastGlyphAccuracy };
+
     private readonly nn.Module<Tensor, Tensor> predict;
 
     public SymbolHead(int hidden) : base(nameof(SymbolHead))
@@ -168,9 +176,25 @@ public sealed class SymbolHead : nn.Module, IAuxiliaryHead
         using var scope = NewDisposeScope();
         if (targets.shape[0] != tokens.shape[0]) throw new ArgumentException($"symbols: {tokens.shape[0]} tokens for {targets.shape[0]} target rows");
         // Summed over the kinds, averaged over tokens and quarters: a token's few present kinds weigh as much as in a softmax.
-        var perEntry = nn.functional.binary_cross_entropy_with_logits(predict.forward(tokens), targets.to(tokens.dtype).detach(), reduction: nn.Reduction.None);
+        var logits = predict.forward(tokens);
+        var perEntry = nn.functional.binary_cross_entropy_with_logits(logits, targets.to(tokens.dtype).detach(), reduction: nn.Reduction.None);
         var loss = perEntry.sum().Times(1.0 / (tokens.shape[0] * SymbolTargets.Quarters));
         LastLoss = loss.item<float>();
+        LastGlyphAccuracy = GlyphAccuracy(logits.detach(), targets);
         return loss.MoveToOuterDisposeScope();
+    }
+
+    internal static double GlyphAccuracy(Tensor logits, Tensor targets)
+    {
+        // Entry [t, kind·4 + q]: view as (tokens, kinds, quarters) and keep the glyph kinds.
+        long n = logits.shape[0];
+        var glyphLogits = logits.reshape(n, SymbolTargets.Kinds, SymbolTargets.Quarters)[.., SymbolTargets.ObjectKinds.., ..];
+        var glyphTargets = targets.to(float32).reshape(n, SymbolTargets.Kinds, SymbolTargets.Quarters)[.., SymbolTargets.ObjectKinds.., ..];
+        var (coverage, truth) = glyphTargets.max(1);
+        var covered = coverage.ge(0.5);
+        long count = covered.sum().item<long>();
+        if (count == 0) return double.NaN;
+        var hits = glyphLogits.argmax(1).eq(truth).logical_and(covered).sum().item<long>();
+        return (double)hits / count;
     }
 }

@@ -48,6 +48,9 @@ public interface IAuxiliaryHead
 {
     string HeadName { get; }
     double LastLoss { get; }
+
+    /// <summary>Diagnostics of the last batch besides the loss (logged as head.name; NaN = not measured in that batch).</summary>
+    IReadOnlyDictionary<string, double> LastMetrics => new Dictionary<string, double>();
 }
 
 /// <summary>AdamW with linear warm-up and cosine decay to a tenth; examples visited in a seeded shuffled order, epoch after epoch.</summary>
@@ -120,7 +123,10 @@ public static class Trainer
             optimizer.Step(lr);
             running = double.IsNaN(running) ? total : 0.95 * running + 0.05 * total;
             foreach (var head in family.Auxiliary.OfType<IAuxiliaryHead>())
-                heads[head.HeadName] = heads.TryGetValue(head.HeadName, out var h) ? 0.95 * h + 0.05 * head.LastLoss : head.LastLoss;
+            {
+                Smooth(head.HeadName, head.LastLoss);
+                foreach (var (name, value) in head.LastMetrics) Smooth($"{head.HeadName}.{name}", value);
+            }
             if ((step + 1) % 10 == 0 || step + 1 == settings.Steps)
             {
                 var log = new TrainingLog(step + 1, running, clock.Elapsed.TotalSeconds, new Dictionary<string, double>(heads));
@@ -130,6 +136,12 @@ public static class Trainer
         }
         family.Module.eval();
         return logs;
+
+        void Smooth(string name, double value)
+        {
+            if (double.IsNaN(value)) return;
+            heads[name] = heads.TryGetValue(name, out var h) ? 0.95 * h + 0.05 * value : value;
+        }
     }
 
     /// <summary>
