@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using UniPrune.Engine.Datasets;
 using UniPrune.Engine.Models.Abstractions;
 using UniPrune.Engine.Synthetic;
@@ -73,6 +74,59 @@ public class VerifyQuestionsTests
             Assert.All(reading, r => Assert.Contains(r.FirstImageKey, captionKeys));
             Assert.Equal(single.Select(p => p.Scene.Texts[0].Text), reading.Select(r => r.Answer));
             Assert.Contains(reading, r => r.Plan.Message.Segments.OfType<TextSegment>().Any(t => t.Text.Contains("what is the number in the image?")));
+        }
+        finally { Directory.Delete(folder, true); }
+    }
+
+    [Fact]
+    public void AttributePairsAreTruthfulOneYesOneNoPerPairAndReadBackThroughTheMmeReader()
+    {
+        var pictures = CaptionGenerator.Generate(seed: 6, count: 60);
+        var table = VerifyQuestions.MmeStyle(pictures, seed: 6);
+        var shapes = Palette.Shapes.ToDictionary(Palette.Name);
+        foreach (var s in Palette.Shapes) shapes[Palette.Plural(s)] = s;
+        var colors = Palette.Colors.ToDictionary(c => c.Name);
+        Scene? scene = null;
+        var byCategory = new Dictionary<string, int>();
+        for (int r = 0; r < table.Rows.Count; r += 2)
+        {
+            var pair = new[] { table.Rows[r], table.Rows[r + 1] };
+            Assert.Equal(pair[0]["category"], pair[1]["category"]);
+            Assert.Equal(["No", "Yes"], pair.Select(x => x["answer"]).Order());
+            if (pair[0]["image"].Length > 20) scene = pictures.Single(p => p.Base64Png == pair[0]["image"]).Scene;
+            else Assert.Equal(pair[0]["image"], table.Rows.First(x => x["index"] == pair[0]["image"])["index"]);
+            byCategory[pair[0]["category"]] = byCategory.GetValueOrDefault(pair[0]["category"]) + 1;
+            foreach (var row in pair)
+            {
+                string q = row["question"];
+                Assert.EndsWith(" Please answer yes or no.", q);
+                bool truth;
+                if (Regex.Match(q, @"^Are there (\d+) (\w+) in the image\?") is { Success: true } count)
+                    truth = scene!.Count(shapes[count.Groups[2].Value]) == int.Parse(count.Groups[1].Value);
+                else if (Regex.Match(q, @"^Is the (\w+) (\w+) to the left of the (\w+) (\w+)\?") is { Success: true } position)
+                {
+                    var a = scene!.Objects.Single(o => o.Color.Name == position.Groups[1].Value && Palette.Name(o.Shape) == position.Groups[2].Value);
+                    var b = scene.Objects.Single(o => o.Color.Name == position.Groups[3].Value && Palette.Name(o.Shape) == position.Groups[4].Value);
+                    truth = a.X < b.X;
+                }
+                else if (Regex.Match(q, @"^Is the (\w+) (\w+)\?") is { Success: true } color)
+                    truth = scene!.Objects.Single(o => o.Shape == shapes[color.Groups[1].Value]).Color == colors[color.Groups[2].Value];
+                else throw new Xunit.Sdk.XunitException($"unexpected question '{q}'");
+                Assert.Equal(truth ? "Yes" : "No", row["answer"]);
+            }
+        }
+        Assert.Equal(["color", "count", "position"], byCategory.Keys.Order());
+        Assert.Equal(pictures.Count(p => p.Scene.Objects.Count > 0), byCategory["count"]);
+
+        string folder = TestPaths.NewTempDir();
+        try
+        {
+            var examples = SyntheticTrainingSet.AttributeExamples(pictures, seed: 6, folder, ModelFamilies.InternVL3);
+            Assert.Equal(table.Rows.Count, examples.Count);
+            Assert.All(examples, e => Assert.Equal("MME", e.Dataset));
+            var captionKeys = SyntheticTrainingSet.CaptionExamples(pictures).Select(c => c.FirstImageKey).ToHashSet();
+            Assert.All(examples, e => Assert.Contains(e.FirstImageKey, captionKeys));
+            Assert.Equal(table.Rows.Select(r => r["answer"]), examples.Select(e => e.Answer));
         }
         finally { Directory.Delete(folder, true); }
     }

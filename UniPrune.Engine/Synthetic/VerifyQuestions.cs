@@ -42,6 +42,60 @@ public static class VerifyQuestions
     }
 
     /// <summary>
+    /// Training-only question pairs in MME's table format about the caption pictures: per picture with objects, a count
+    /// pair ("Are there n squares?" with the true n, then n ± 1), a colour pair for a shape drawn once ("Is the circle red?"
+    /// with its colour, then another) and a position pair for two objects each the only one of its colour and shape
+    /// ("Is the A to the left of the B?" both ways round), in the words of the suite's MME generator. Each pair is one
+    /// "Yes" and one "No" about the same picture, so only the picture tells them apart. Never part of the benchmark tables.
+    /// </summary>
+    public static SyntheticTable MmeStyle(IReadOnlyList<CaptionedImage> pictures, int seed)
+    {
+        const string suffix = " Please answer yes or no.";
+        var random = new Random(unchecked(seed * 31 + 7));
+        var table = new SyntheticTable("MME" + SyntheticSuite.Suffix, ["index", "image", "image_path", "question", "answer", "category"]);
+        foreach (var (picture, p) in pictures.Select((x, i) => (x, i)))
+        {
+            var scene = picture.Scene;
+            if (scene.Objects.Count == 0) continue;
+            var pairs = new List<(string Category, string Yes, string No)>();
+            var shape = scene.Objects[random.Next(scene.Objects.Count)].Shape;
+            int n = scene.Count(shape);
+            int wrong = n == 1 || random.Next(2) == 0 ? n + 1 : n - 1;
+            pairs.Add(("count", $"Are there {n} {MmeGenerator.Noun(shape, n)} in the image?", $"Are there {wrong} {MmeGenerator.Noun(shape, wrong)} in the image?"));
+            var single = scene.Objects.Where(o => scene.Count(o.Shape) == 1).ToList();
+            if (single.Count > 0)
+            {
+                var o = single[random.Next(single.Count)];
+                var other = Palette.Colors.Where(c => c != o.Color).ToList()[random.Next(Palette.Colors.Count - 1)];
+                pairs.Add(("color", $"Is the {Palette.Name(o.Shape)} {o.Color.Name}?", $"Is the {Palette.Name(o.Shape)} {other.Name}?"));
+            }
+            var unique = scene.Objects.Where(o => scene.Count(o.Shape, o.Color) == 1).OrderBy(_ => random.Next()).ToList();
+            if (unique.Count >= 2 && unique[0].X != unique[1].X)
+            {
+                var (left, right) = unique[0].X < unique[1].X ? (unique[0], unique[1]) : (unique[1], unique[0]);
+                string l = $"{left.Color.Name} {Palette.Name(left.Shape)}", r = $"{right.Color.Name} {Palette.Name(right.Shape)}";
+                pairs.Add(("position", $"Is the {l} to the left of the {r}?", $"Is the {r} to the left of the {l}?"));
+            }
+            int first = table.Rows.Count;
+            foreach (var (category, yes, no) in pairs)
+            {
+                // Which of the pair comes first is random, as in the suite's MME table.
+                bool yesFirst = random.Next(2) == 0;
+                foreach (var (question, answer) in yesFirst ? new[] { (yes, "Yes"), (no, "No") } : [(no, "No"), (yes, "Yes")])
+                {
+                    int index = table.Rows.Count;
+                    table.Add(new()
+                    {
+                        ["index"] = SyntheticSuite.Int(index), ["image"] = index == first ? picture.Base64Png : SyntheticSuite.Int(first),
+                        ["image_path"] = $"verify/{p:D5}.png", ["question"] = question + suffix, ["answer"] = answer, ["category"] = category,
+                    });
+                }
+            }
+        }
+        return table;
+    }
+
+    /// <summary>
     /// Training-only reading questions in OCRBench's table format: each caption picture that shows one run of text is asked
     /// for it ("what is the number in the image?" for digits, else "what is written in the image?", OCRBench's own
     /// questions), answered with the text. A caption names the text among everything else; these ask for it alone, through

@@ -104,6 +104,14 @@ public static class SyntheticTrainingSet
         ReadBack(VerifyQuestions.PopeStyle(pictures, perImage, seed), "POPE", Path.Combine(folder, "POPE_VERIFY_train.tsv"), family, scenes);
 
     /// <summary>
+    /// Count, colour and position question pairs about the caption pictures (see <see cref="VerifyQuestions.MmeStyle"/>), written
+    /// as an MME table and read back by the MME reader, so they reach each family in its MME prompt; same image keys as the captions.
+    /// </summary>
+    public static IReadOnlyList<TrainingExample> AttributeExamples(IReadOnlyList<CaptionedImage> pictures, int seed, string folder, string family,
+        SceneLedger? scenes = null) =>
+        ReadBack(VerifyQuestions.MmeStyle(pictures, seed), "MME", Path.Combine(folder, "MME_VERIFY_train.tsv"), family, scenes);
+
+    /// <summary>
     /// One reading question per caption picture with a single run of text (see <see cref="VerifyQuestions.OcrStyle"/>), written
     /// as an OCRBench table and read back by the OCRBench reader; the pictures keep the caption pictures' image keys.
     /// </summary>

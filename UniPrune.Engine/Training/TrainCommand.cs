@@ -12,7 +12,7 @@ namespace UniPrune.Engine.Training;
 /// answer tokens (the benchmark's own prompts), saves model.safetensors, reloads the folder through the family's real
 /// loader and scores it on the TEST split with the real scorers.
 /// <code>
-/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--read-captions false] [--text-pages 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
+/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
 /// evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1]
 /// </code>
 /// </summary>
@@ -20,7 +20,7 @@ public static class TrainCommand
 {
     public const string Usage = """
         usage:
-          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--read-captions false] [--text-pages 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
+          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
           evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1] [--predictions FILE] [--methods divprune,fastv] [--retentions 0.333,0.222,0.111] [--pruning-test-samples 20]
           generate-suite --out DIR [--split test|train] [--samples 120]
         """;
@@ -74,12 +74,15 @@ public static class TrainCommand
         int captions = Int(options, "captions", 0);
         int verify = Int(options, "verify", 0);
         bool reading = Bool(options, "read-captions", false);
-        if ((verify > 0 || reading) && captions == 0) throw new ArgumentException("--verify and --read-captions ask questions about the caption pictures: they need --captions N");
+        bool attributes = Bool(options, "verify-attributes", false);
+        if ((verify > 0 || reading || attributes) && captions == 0)
+            throw new ArgumentException("--verify, --verify-attributes and --read-captions ask questions about the caption pictures: they need --captions N");
         if (captions > 0)
         {
             var pictures = CaptionGenerator.Generate(seed, captions);
             examples.AddRange(SyntheticTrainingSet.CaptionExamples(pictures, withScenes: ledger is not null));
             if (verify > 0) examples.AddRange(SyntheticTrainingSet.VerifyExamples(pictures, verify, seed, work, family.PromptFamily, ledger));
+            if (attributes) examples.AddRange(SyntheticTrainingSet.AttributeExamples(pictures, seed, work, family.PromptFamily, ledger));
             if (reading) examples.AddRange(SyntheticTrainingSet.ReadingExamples(pictures, work, family.PromptFamily, ledger));
         }
         int textPages = Int(options, "text-pages", 0);
@@ -100,7 +103,7 @@ public static class TrainCommand
         var record = new Dictionary<string, object>
         {
             ["family"] = family.Name, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
-            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["verify_per_caption"] = verify, ["read_captions"] = reading, ["text_pages"] = textPages, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["pack"] = settings.Pack, ["choice_targets"] = choiceName, ["examples"] = examples.Count,
+            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["verify_per_caption"] = verify, ["verify_attributes"] = attributes, ["read_captions"] = reading, ["text_pages"] = textPages, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["pack"] = settings.Pack, ["choice_targets"] = choiceName, ["examples"] = examples.Count,
             ["parameters"] = parameterCount, ["train_seconds"] = Math.Round(trainSeconds), ["final_loss"] = logs.Count > 0 ? Math.Round(logs[^1].Loss, 4) : double.NaN,
             ["threads"] = get_num_threads(),
         };
