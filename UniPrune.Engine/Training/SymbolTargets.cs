@@ -184,6 +184,9 @@ public sealed class SymbolHead : nn.Module, IAuxiliaryHead
         return loss.MoveToOuterDisposeScope();
     }
 
+    /// <summary>The coverage from which a glyph counts as the one a quarter shows (held: libtorch must not get a temporary Scalar).</summary>
+    private static readonly TorchSharp.Scalar MostlyCovered = 0.5;
+
     internal static double GlyphAccuracy(Tensor logits, Tensor targets)
     {
         // Entry [t, kind·4 + q]: view as (tokens, kinds, quarters) and keep the glyph kinds.
@@ -191,7 +194,7 @@ public sealed class SymbolHead : nn.Module, IAuxiliaryHead
         var glyphLogits = logits.reshape(n, SymbolTargets.Kinds, SymbolTargets.Quarters)[.., SymbolTargets.ObjectKinds.., ..];
         var glyphTargets = targets.to(float32).reshape(n, SymbolTargets.Kinds, SymbolTargets.Quarters)[.., SymbolTargets.ObjectKinds.., ..];
         var (coverage, truth) = glyphTargets.max(1);
-        var covered = coverage.ge(0.5);
+        var covered = coverage.ge(MostlyCovered);
         long count = covered.sum().item<long>();
         if (count == 0) return double.NaN;
         var hits = glyphLogits.argmax(1).eq(truth).logical_and(covered).sum().item<long>();
