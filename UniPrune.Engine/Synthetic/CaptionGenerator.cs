@@ -62,14 +62,15 @@ public static class CaptionGenerator
             result.Add(new CaptionedImage(SyntheticSuite.Base64Png(scene), Describe(scene), scene));
         }
         return result;
-
-        static string RunText(SceneGenerator gen) => gen.Random.Next(3) switch
-        {
-            0 => SyntheticSuite.Int(gen.Random.Next(1, 1000)),
-            1 => new string(Enumerable.Range(0, 3).Select(_ => (char)('a' + gen.Random.Next(26))).ToArray()),
-            _ => gen.Pick(Palette.Words),
-        };
     }
+
+    /// <summary>One run of text as an OCR sample draws it: a number, three random letters or a word, equally often.</summary>
+    private static string RunText(SceneGenerator gen) => gen.Random.Next(3) switch
+    {
+        0 => SyntheticSuite.Int(gen.Random.Next(1, 1000)),
+        1 => new string(Enumerable.Range(0, 3).Select(_ => (char)('a' + gen.Random.Next(26))).ToArray()),
+        _ => gen.Pick(Palette.Words),
+    };
 
     /// <summary>Objects and text runs in reading order (top to bottom, then left to right): "red circle, blue square, text apple".</summary>
     public static string Describe(Scene scene)
@@ -83,12 +84,7 @@ public static class CaptionGenerator
     private static Scene TextScene(SceneGenerator gen, bool withObjects)
     {
         var (w, h) = gen.NextSize();
-        string text = gen.Random.Next(3) switch
-        {
-            0 => SyntheticSuite.Int(gen.Random.Next(1, 1000)),
-            1 => new string(Enumerable.Range(0, 3).Select(_ => (char)('a' + gen.Random.Next(26))).ToArray()),
-            _ => gen.Pick(Palette.Words),
-        };
+        string text = RunText(gen);
         int scale = MmeGenerator.TextScale(gen, w, text);
         int x = gen.Random.Next(4, Math.Max(5, w - BitmapFont.MeasureWidth(text, scale) - 4));
         int y = gen.Random.Next(4, h - BitmapFont.GlyphHeight * scale - 4);

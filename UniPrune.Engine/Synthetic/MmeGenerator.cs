@@ -6,7 +6,7 @@ namespace UniPrune.Engine.Synthetic;
 /// </summary>
 internal static class MmeGenerator
 {
-    private const string Suffix = " Please answer yes or no.";
+    internal const string Suffix = " Please answer yes or no.";
 
     // Perception categories first, then the cognition ("reasoning") one.
     private static readonly string[] Categories = ["existence", "count", "color", "position", "OCR", "numerical_calculation"];
@@ -66,7 +66,7 @@ internal static class MmeGenerator
         required.AddRange(Enumerable.Range(0, extra).Select(_ => new SceneObject(gen.Pick(others), gen.Pick(Palette.Colors), 0, 0, gen.Random.Next(28, 46))));
         var scene = gen.Objects(required.Count, required: required);
         int wrong = n == 1 || gen.Random.Next(2) == 0 ? n + 1 : n - 1;
-        return (scene, $"Are there {n} {Noun(shape, n)} in the image?", $"Are there {wrong} {Noun(shape, wrong)} in the image?");
+        return (scene, CountQuestion(shape, n), CountQuestion(shape, wrong));
     }
 
     /// <summary>Font scale 2 or 3 (glyphs 10×14 or 15×21 px), the larger only where the text still fits the canvas.</summary>
@@ -74,6 +74,14 @@ internal static class MmeGenerator
         BitmapFont.MeasureWidth(text, 3) + 8 <= width && gen.Random.Next(2) == 0 ? 3 : 2;
 
     internal static string Noun(ShapeKind shape, int n) => n == 1 ? Palette.Name(shape) : Palette.Plural(shape);
+
+    // The wording of the count, colour and position questions (also asked of the training-only caption pictures).
+    internal static string CountQuestion(ShapeKind shape, int n) => $"Are there {n} {Noun(shape, n)} in the image?";
+
+    internal static string ColorQuestion(ShapeKind shape, NamedColor color) => $"Is the {Palette.Name(shape)} {color.Name}?";
+
+    internal static string LeftOfQuestion(SceneObject a, SceneObject b) =>
+        $"Is the {a.Color.Name} {Palette.Name(a.Shape)} to the left of the {b.Color.Name} {Palette.Name(b.Shape)}?";
 
     private static (Scene, string, string) Color(SceneGenerator gen)
     {
@@ -84,7 +92,7 @@ internal static class MmeGenerator
         required.AddRange(Enumerable.Range(0, gen.Random.Next(0, 3)).Select(_ => new SceneObject(gen.Pick(others), gen.Pick(Palette.Colors), 0, 0, 36)));
         var scene = gen.Objects(required.Count, required: required);
         var wrong = gen.Pick(Palette.Colors.Where(c => c != color).ToList());
-        return (scene, $"Is the {Palette.Name(shape)} {color.Name}?", $"Is the {Palette.Name(shape)} {wrong.Name}?");
+        return (scene, ColorQuestion(shape, color), ColorQuestion(shape, wrong));
     }
 
     private static (Scene, string, string) Position(SceneGenerator gen)
@@ -97,8 +105,7 @@ internal static class MmeGenerator
         var scene = gen.Objects(2, (w, h), [a, b]);
         var (left, right) = scene.Objects[0].X < scene.Objects[1].X ? (scene.Objects[0], scene.Objects[1]) : (scene.Objects[1], scene.Objects[0]);
         if (left.X == right.X) return Position(gen); // same column: "left of" would be undefined
-        string L = $"{left.Color.Name} {Palette.Name(left.Shape)}", R = $"{right.Color.Name} {Palette.Name(right.Shape)}";
-        return (scene, $"Is the {L} to the left of the {R}?", $"Is the {R} to the left of the {L}?");
+        return (scene, LeftOfQuestion(left, right), LeftOfQuestion(right, left));
     }
 
     private static (Scene, string, string) Ocr(SceneGenerator gen)

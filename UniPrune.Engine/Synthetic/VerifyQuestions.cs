@@ -50,7 +50,6 @@ public static class VerifyQuestions
     /// </summary>
     public static SyntheticTable MmeStyle(IReadOnlyList<CaptionedImage> pictures, int seed)
     {
-        const string suffix = " Please answer yes or no.";
         var random = new Random(unchecked(seed * 31 + 7));
         var table = new SyntheticTable("MME" + SyntheticSuite.Suffix, ["index", "image", "image_path", "question", "answer", "category"]);
         foreach (var (picture, p) in pictures.Select((x, i) => (x, i)))
@@ -61,20 +60,19 @@ public static class VerifyQuestions
             var shape = scene.Objects[random.Next(scene.Objects.Count)].Shape;
             int n = scene.Count(shape);
             int wrong = n == 1 || random.Next(2) == 0 ? n + 1 : n - 1;
-            pairs.Add(("count", $"Are there {n} {MmeGenerator.Noun(shape, n)} in the image?", $"Are there {wrong} {MmeGenerator.Noun(shape, wrong)} in the image?"));
+            pairs.Add(("count", MmeGenerator.CountQuestion(shape, n), MmeGenerator.CountQuestion(shape, wrong)));
             var single = scene.Objects.Where(o => scene.Count(o.Shape) == 1).ToList();
             if (single.Count > 0)
             {
                 var o = single[random.Next(single.Count)];
                 var other = Palette.Colors.Where(c => c != o.Color).ToList()[random.Next(Palette.Colors.Count - 1)];
-                pairs.Add(("color", $"Is the {Palette.Name(o.Shape)} {o.Color.Name}?", $"Is the {Palette.Name(o.Shape)} {other.Name}?"));
+                pairs.Add(("color", MmeGenerator.ColorQuestion(o.Shape, o.Color), MmeGenerator.ColorQuestion(o.Shape, other)));
             }
             var unique = scene.Objects.Where(o => scene.Count(o.Shape, o.Color) == 1).OrderBy(_ => random.Next()).ToList();
             if (unique.Count >= 2 && unique[0].X != unique[1].X)
             {
                 var (left, right) = unique[0].X < unique[1].X ? (unique[0], unique[1]) : (unique[1], unique[0]);
-                string l = $"{left.Color.Name} {Palette.Name(left.Shape)}", r = $"{right.Color.Name} {Palette.Name(right.Shape)}";
-                pairs.Add(("position", $"Is the {l} to the left of the {r}?", $"Is the {r} to the left of the {l}?"));
+                pairs.Add(("position", MmeGenerator.LeftOfQuestion(left, right), MmeGenerator.LeftOfQuestion(right, left)));
             }
             int first = table.Rows.Count;
             foreach (var (category, yes, no) in pairs)
@@ -87,7 +85,7 @@ public static class VerifyQuestions
                     table.Add(new()
                     {
                         ["index"] = SyntheticSuite.Int(index), ["image"] = index == first ? picture.Base64Png : SyntheticSuite.Int(first),
-                        ["image_path"] = $"verify/{p:D5}.png", ["question"] = question + suffix, ["answer"] = answer, ["category"] = category,
+                        ["image_path"] = $"verify/{p:D5}.png", ["question"] = question + MmeGenerator.Suffix, ["answer"] = answer, ["category"] = category,
                     });
                 }
             }
