@@ -31,4 +31,34 @@ public class TextPageTests
         Assert.True(glyphs > 15, $"{glyphs:F1} glyphs a page");
         Assert.Equal(pages.Select(p => p.Base64Png), CaptionGenerator.TextPages(seed: 5, count: 40).Select(p => p.Base64Png));
     }
+
+    [Fact]
+    public void GlyphStripsShowOneShortRunThatTheirReadingQuestionAnswers()
+    {
+        var strips = CaptionGenerator.GlyphStrips(seed: 5, count: 60);
+        Assert.Equal(60, strips.Count);
+        foreach (var strip in strips)
+        {
+            var text = Assert.Single(strip.Scene.Texts);
+            Assert.InRange(text.Text.Length, 1, 3);
+            Assert.True(text.Text.All(char.IsAsciiDigit) || text.Text.All(char.IsAsciiLetterLower), text.Text);
+            Assert.InRange(text.X, 0, strip.Scene.Width - BitmapFont.MeasureWidth(text.Text, text.Scale));
+            Assert.InRange(text.Y, 0, strip.Scene.Height - BitmapFont.GlyphHeight * text.Scale);
+            Assert.InRange(text.Scale, 2, 3);
+        }
+        // Every length and both kinds, a third of each length.
+        Assert.Equal([20, 20, 20], strips.GroupBy(s => s.Scene.Texts[0].Text.Length).OrderBy(g => g.Key).Select(g => g.Count()));
+        Assert.Contains(strips, s => s.Scene.Texts[0].Text.All(char.IsAsciiDigit));
+        Assert.Contains(strips, s => s.Scene.Texts[0].Text.All(char.IsAsciiLetterLower));
+        // Asked in OCRBench's form: the answer is the run, the question says "number" for digits.
+        var table = VerifyQuestions.OcrStyle(strips);
+        Assert.Equal(60, table.Rows.Count);
+        for (int i = 0; i < 60; i++)
+        {
+            string run = strips[i].Scene.Texts[0].Text;
+            Assert.Equal($"['{run}']", table.Rows[i]["answer"]);
+            Assert.Equal(run.All(char.IsAsciiDigit) ? "what is the number in the image?" : "what is written in the image?", table.Rows[i]["question"]);
+        }
+        Assert.Equal(strips.Select(p => p.Base64Png), CaptionGenerator.GlyphStrips(seed: 5, count: 60).Select(p => p.Base64Png));
+    }
 }

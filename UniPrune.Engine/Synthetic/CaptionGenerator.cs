@@ -64,6 +64,27 @@ public static class CaptionGenerator
         return result;
     }
 
+    /// <summary>
+    /// Training-only reading warm-ups: one short run of one to three characters (digits or letters, a third of each length)
+    /// drawn like an OCR sample's text (font scale 2 or 3, random place, up to two objects clear of it), captioned like any
+    /// text scene. Asked in OCRBench's form (see <see cref="VerifyQuestions.OcrStyle"/>), a single glyph makes copying what
+    /// the tower sees the only way to lower the answer loss, where a whole word's answer is largely the word prior's.
+    /// </summary>
+    public static IReadOnlyList<CaptionedImage> GlyphStrips(int seed, int count)
+    {
+        var gen = new SceneGenerator(new Random(unchecked(seed * 104_729 + 31)));
+        var result = new List<CaptionedImage>(count);
+        for (int i = 0; i < count; i++)
+        {
+            int length = 1 + i % 3;
+            bool digits = (i / 3) % 2 == 0;
+            string text = new(Enumerable.Range(0, length).Select(_ => digits ? (char)('0' + gen.Random.Next(10)) : (char)('a' + gen.Random.Next(26))).ToArray());
+            var scene = TextScene(gen, withObjects: true, text);
+            result.Add(new CaptionedImage(SyntheticSuite.Base64Png(scene), Describe(scene), scene));
+        }
+        return result;
+    }
+
     /// <summary>One run of text as an OCR sample draws it: a number, three random letters or a word, equally often.</summary>
     private static string RunText(SceneGenerator gen) => gen.Random.Next(3) switch
     {
@@ -81,10 +102,10 @@ public static class CaptionGenerator
         return string.Join(", ", items);
     }
 
-    private static Scene TextScene(SceneGenerator gen, bool withObjects)
+    private static Scene TextScene(SceneGenerator gen, bool withObjects, string? given = null)
     {
         var (w, h) = gen.NextSize();
-        string text = RunText(gen);
+        string text = given ?? RunText(gen);
         int scale = MmeGenerator.TextScale(gen, w, text);
         int x = gen.Random.Next(4, Math.Max(5, w - BitmapFont.MeasureWidth(text, scale) - 4));
         int y = gen.Random.Next(4, h - BitmapFont.GlyphHeight * scale - 4);

@@ -115,8 +115,9 @@ public static class SyntheticTrainingSet
     /// One reading question per caption picture with a single run of text (see <see cref="VerifyQuestions.OcrStyle"/>), written
     /// as an OCRBench table and read back by the OCRBench reader; the pictures keep the caption pictures' image keys.
     /// </summary>
-    public static IReadOnlyList<TrainingExample> ReadingExamples(IReadOnlyList<CaptionedImage> pictures, string folder, string family, SceneLedger? scenes = null) =>
-        ReadBack(VerifyQuestions.OcrStyle(pictures), "OCRBench", Path.Combine(folder, "OCRBench_READ_train.tsv"), family, scenes);
+    public static IReadOnlyList<TrainingExample> ReadingExamples(IReadOnlyList<CaptionedImage> pictures, string folder, string family, SceneLedger? scenes = null,
+        string tableName = "OCRBench_READ") =>
+        ReadBack(VerifyQuestions.OcrStyle(pictures), "OCRBench", Path.Combine(folder, $"{tableName}_train.tsv"), family, scenes);
 
     /// <summary>Writes a training-only table to <paramref name="path"/> and reads it back through <paramref name="benchmark"/>'s reader and prompts.</summary>
     private static IReadOnlyList<TrainingExample> ReadBack(SyntheticTable table, string benchmark, string path, string family, SceneLedger? scenes)
