@@ -95,6 +95,9 @@ public class FamilyTrainingTests(ITestOutputHelper log)
             using var trainable = family.Create(folder, seed: 5);
             log.WriteLine($"{familyName}: {trainable.ParameterCount:N0} parameters ({trainable.ParameterCount * 4 / 1e6:F1} MB as float32)");
             Assert.InRange(trainable.ParameterCount * 4, 1, 10_000_000);
+            // --tower-lr-scale finds the vision encoder among the module's own names (not only the checkpoint's).
+            var tower = trainable.Module.named_parameters().GroupBy(p => Trainer.IsVisionTower(p.name)).ToDictionary(g => g.Key, g => g.Count());
+            Assert.True(tower.GetValueOrDefault(true) > 0 && tower.GetValueOrDefault(false) > 0, $"tower/other parameters: {tower.GetValueOrDefault(true)}/{tower.GetValueOrDefault(false)}");
             SaveWeights(family, trainable, folder);
 
             // The same weights through the real loader: its inference prefill over prompt + answer + turn end ...

@@ -52,4 +52,54 @@ public class HeldScalarAdamWTests
         foreach (var (now, before) in ourParameters.Zip(initial))
             Assert.False(now.eq(before).all().item<bool>());
     }
+
+    /// <summary>
+    /// A learning-rate factor per parameter (what <c>--tower-lr-scale</c> gives the vision tower): one optimizer with the
+    /// head at 3× equals two optimizers, the body's at the step's rate and the head's at three times it, bit for bit.
+    /// </summary>
+    [Fact]
+    public void PerParameterScalesEqualSeparateOptimizersAtScaledRates()
+    {
+        random.manual_seed(12);
+        var scaled = (body: nn.Linear(6, 5), head: nn.Linear(5, 2));
+        var split = (body: nn.Linear(6, 5), head: nn.Linear(5, 2));
+        using (no_grad())
+        {
+            foreach (var (a, b) in scaled.body.parameters().Concat(scaled.head.parameters()).Zip(split.body.parameters().Concat(split.head.parameters())))
+                b.copy_(a);
+        }
+        var scaledParameters = scaled.body.parameters().Concat(scaled.head.parameters()).ToList();
+        int bodyCount = scaled.body.parameters().Count();
+        using var one = new HeldScalarAdamW(scaledParameters, weightDecay: 0.01,
+            learningRateScales: scaledParameters.Select((_, i) => i < bodyCount ? 1.0 : 3.0).ToList());
+        using var bodyOnly = new HeldScalarAdamW(split.body.parameters(), weightDecay: 0.01);
+        using var headOnly = new HeldScalarAdamW(split.head.parameters(), weightDecay: 0.01);
+        var input = randn(8, 6);
+        var target = randn(8, 2);
+        for (int step = 1; step <= 5; step++)
+        {
+            double lr = 1e-2 * (1 + 0.3 * Math.Sin(step));
+            one.ZeroGrad(); bodyOnly.ZeroGrad(); headOnly.ZeroGrad();
+            foreach (var (body, head) in new[] { scaled, split })
+                head.forward(body.forward(input)).sub(target).pow(2).mean().backward();
+            one.Step(lr);
+            bodyOnly.Step(lr);
+            headOnly.Step(lr * 3.0);
+        }
+        var splitParameters = split.body.parameters().Concat(split.head.parameters()).ToList();
+        foreach (var (a, b) in scaledParameters.Zip(splitParameters))
+            Assert.True(a.eq(b).all().item<bool>(), $"parameters differ (max |Δ| {(a - b).abs().max().item<float>()})");
+        Assert.Throws<ArgumentException>(() => new HeldScalarAdamW(scaledParameters, 0.01, learningRateScales: [1.0]));
+    }
+
+    [Theory]
+    [InlineData("vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight", true)]
+    [InlineData("model.visual.blocks.0.attn.qkv.weight", true)]
+    [InlineData("visual.merger.mlp.0.weight", true)]
+    [InlineData("vision_model.encoder.layers.1.attn.qkv.weight", true)]
+    [InlineData("language_model.model.layers.0.self_attn.q_proj.weight", false)]
+    [InlineData("multi_modal_projector.linear_1.weight", false)]
+    [InlineData("mlp1.1.weight", false)]
+    [InlineData("model.layers.0.mlp.up_proj.weight", false)]
+    public void TowerParametersAreTheVisionEncoders(string name, bool tower) => Assert.Equal(tower, Trainer.IsVisionTower(name));
 }

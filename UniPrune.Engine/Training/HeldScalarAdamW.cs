@@ -22,8 +22,11 @@ public sealed class HeldScalarAdamW : IDisposable
     private readonly Scalar _beta1, _beta2, _oneMinusBeta1, _oneMinusBeta2, _epsilon;
     private readonly double _beta1Value, _beta2Value, _weightDecay;
     private readonly long[] _steps;
+    private readonly double[] _learningRateScales;
 
-    public HeldScalarAdamW(IEnumerable<TorchSharp.Modules.Parameter> parameters, double weightDecay, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8)
+    /// <param name="learningRateScales">Per parameter, a factor on the step's learning rate (its decay too); default 1 for all.</param>
+    public HeldScalarAdamW(IEnumerable<TorchSharp.Modules.Parameter> parameters, double weightDecay, double beta1 = 0.9, double beta2 = 0.999, double epsilon = 1e-8,
+        IReadOnlyList<double>? learningRateScales = null)
     {
         if (beta1 is < 0 or >= 1 || beta2 is < 0 or >= 1) throw new ArgumentException($"betas must lie in [0, 1); got ({beta1}, {beta2})");
         if (weightDecay < 0 || epsilon < 0) throw new ArgumentException($"weight decay and epsilon must be ≥ 0; got {weightDecay}, {epsilon}");
@@ -31,6 +34,9 @@ public sealed class HeldScalarAdamW : IDisposable
         _firstMoments = _parameters.Select(p => zeros_like(p).DetachFromDisposeScope()).ToArray();
         _secondMoments = _parameters.Select(p => zeros_like(p).DetachFromDisposeScope()).ToArray();
         _steps = new long[_parameters.Count];
+        _learningRateScales = learningRateScales?.ToArray() ?? Enumerable.Repeat(1.0, _parameters.Count).ToArray();
+        if (_learningRateScales.Length != _parameters.Count || _learningRateScales.Any(x => !(x > 0)))
+            throw new ArgumentException($"learning-rate scales: expected {_parameters.Count} positive factors, got {_learningRateScales.Length}");
         (_beta1Value, _beta2Value, _weightDecay) = (beta1, beta2, weightDecay);
         _beta1 = beta1; _beta2 = beta2; _oneMinusBeta1 = 1 - beta1; _oneMinusBeta2 = 1 - beta2; _epsilon = epsilon;
     }
@@ -51,14 +57,15 @@ public sealed class HeldScalarAdamW : IDisposable
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        using Scalar decay = 1 - learningRate * _weightDecay;
         for (int i = 0; i < _parameters.Count; i++)
         {
             var parameter = _parameters[i];
             if (parameter.grad is not { } gradient) continue;
             long step = ++_steps[i];
+            double rate = learningRate * _learningRateScales[i];
+            using Scalar decay = 1 - rate * _weightDecay;
             using Scalar secondMomentScale = Math.Sqrt(1 - Math.Pow(_beta2Value, step));
-            using Scalar negativeStepSize = -(learningRate / (1 - Math.Pow(_beta1Value, step)));
+            using Scalar negativeStepSize = -(rate / (1 - Math.Pow(_beta1Value, step)));
             parameter.mul_(decay);
             _firstMoments[i].mul_(_beta1).add_(gradient, _oneMinusBeta1);
             _secondMoments[i].mul_(_beta2).addcmul_(gradient, gradient, _oneMinusBeta2);

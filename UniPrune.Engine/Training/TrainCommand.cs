@@ -12,7 +12,7 @@ namespace UniPrune.Engine.Training;
 /// answer tokens (the benchmark's own prompts), saves model.safetensors, reloads the folder through the family's real
 /// loader and scores it on the TEST split with the real scorers.
 /// <code>
-/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
+/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--tower-lr-scale 1] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
 /// evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1]
 /// </code>
 /// </summary>
@@ -20,7 +20,7 @@ public static class TrainCommand
 {
     public const string Usage = """
         usage:
-          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
+          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--tower-lr-scale 1] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
           evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1] [--predictions FILE] [--methods divprune,fastv] [--retentions 0.333,0.222,0.111] [--pruning-test-samples 20]
           generate-suite --out DIR [--split test|train] [--samples 120]
         """;
@@ -53,7 +53,9 @@ public static class TrainCommand
         string folder = Required(options, "out");
         int seed = Int(options, "seed", 1);
         var settings = new TrainingSettings(seed, Int(options, "steps", 1500), Int(options, "accumulate", 4), Double(options, "lr", 1e-3),
-            MicroBatch: options.ContainsKey("micro-batch") ? Int(options, "micro-batch", 0) : null, GroupByImage: Bool(options, "group-by-image", false), Pack: Bool(options, "pack", false));
+            MicroBatch: options.ContainsKey("micro-batch") ? Int(options, "micro-batch", 0) : null, GroupByImage: Bool(options, "group-by-image", false), Pack: Bool(options, "pack", false),
+            TowerLearningRateScale: Double(options, "tower-lr-scale", 1.0));
+        if (!(settings.TowerLearningRateScale > 0)) throw new ArgumentException($"--tower-lr-scale '{settings.TowerLearningRateScale}' must be a positive factor");
         int trainSamples = Int(options, "train-samples", 400);
 
         var clock = Stopwatch.StartNew();
@@ -107,7 +109,7 @@ public static class TrainCommand
         var record = new Dictionary<string, object>
         {
             ["family"] = family.Name, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
-            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["verify_per_caption"] = verify, ["verify_attributes"] = attributes, ["read_captions"] = reading, ["text_pages"] = textPages, ["glyph_strips"] = glyphStrips, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["pack"] = settings.Pack, ["choice_targets"] = choiceName, ["examples"] = examples.Count,
+            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["verify_per_caption"] = verify, ["verify_attributes"] = attributes, ["read_captions"] = reading, ["text_pages"] = textPages, ["glyph_strips"] = glyphStrips, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["pack"] = settings.Pack, ["tower_lr_scale"] = settings.TowerLearningRateScale, ["choice_targets"] = choiceName, ["examples"] = examples.Count,
             ["parameters"] = parameterCount, ["train_seconds"] = Math.Round(trainSeconds), ["final_loss"] = logs.Count > 0 ? Math.Round(logs[^1].Loss, 4) : double.NaN,
             ["threads"] = get_num_threads(),
         };

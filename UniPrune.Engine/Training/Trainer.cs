@@ -35,7 +35,7 @@ public interface ITrainingFamily
 /// the prompts of a step that share an image into one sequence (<see cref="ITrainingFamily.PackSharedImages"/>), so the
 /// chat prefix and the image tokens are computed once per image rather than once per question.</param>
 public sealed record TrainingSettings(int Seed, int Steps, int Accumulate, double LearningRate, double WeightDecay = 0.01, int WarmupSteps = 50,
-    double ClipNorm = 1.0, int? MicroBatch = null, bool GroupByImage = false, bool Pack = false);
+    double ClipNorm = 1.0, int? MicroBatch = null, bool GroupByImage = false, bool Pack = false, double TowerLearningRateScale = 1.0);
 
 /// <param name="Heads">Running mean of each auxiliary head's own (unweighted) loss, by head name.</param>
 public sealed record TrainingLog(int Step, double Loss, double Seconds, IReadOnlyDictionary<string, double>? Heads = null)
@@ -70,12 +70,23 @@ public static class Trainer
         }
     }
 
+    /// <summary>
+    /// Whether a parameter belongs to the vision encoder (LLaVA's vision_tower, Qwen's visual incl. its merger, InternVL's
+    /// vision_model); the auxiliary heads, which read the visual tokens, train at the tower's rate too.
+    /// </summary>
+    public static bool IsVisionTower(string name) =>
+        name.StartsWith("vision_tower.", StringComparison.Ordinal) || name.StartsWith("vision_model.", StringComparison.Ordinal)
+        || name.StartsWith("visual.", StringComparison.Ordinal) || name.StartsWith("model.visual.", StringComparison.Ordinal);
+
     public static IReadOnlyList<TrainingLog> Run(ITrainingFamily family, IReadOnlyList<TrainingExample> examples, TrainingSettings settings,
         Action<TrainingLog>? progress = null)
     {
         if (examples.Count == 0) throw new ArgumentException("no training examples");
-        var parameters = family.Module.parameters().Concat(family.Auxiliary.SelectMany(h => h.parameters())).ToList();
-        using var optimizer = new HeldScalarAdamW(parameters, settings.WeightDecay);
+        var named = family.Module.named_parameters().Select(p => (Tower: IsVisionTower(p.name), p.parameter))
+            .Concat(family.Auxiliary.SelectMany(h => h.parameters()).Select(p => (Tower: true, parameter: p))).ToList();
+        var parameters = named.Select(p => p.parameter).ToList();
+        using var optimizer = new HeldScalarAdamW(parameters, settings.WeightDecay,
+            learningRateScales: named.Select(p => p.Tower ? settings.TowerLearningRateScale : 1.0).ToList());
         var order = new Random(settings.Seed);
         var queue = new Queue<int>();
         var logs = new List<TrainingLog>();
