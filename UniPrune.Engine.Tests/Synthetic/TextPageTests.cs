@@ -61,4 +61,19 @@ public class TextPageTests
         }
         Assert.Equal(strips.Select(p => p.Base64Png), CaptionGenerator.GlyphStrips(seed: 5, count: 60).Select(p => p.Base64Png));
     }
+
+    [Fact]
+    public void LargeGlyphStripsFitTheCanvasWithoutObjects()
+    {
+        var strips = CaptionGenerator.GlyphStrips(seed: 6, count: 60, maxScale: 8);
+        foreach (var strip in strips)
+        {
+            var text = Assert.Single(strip.Scene.Texts);
+            Assert.Empty(strip.Scene.Objects);
+            Assert.InRange(text.Scale, 2, 8);
+            Assert.InRange(text.X, 0, strip.Scene.Width - BitmapFont.MeasureWidth(text.Text, text.Scale));
+            Assert.InRange(text.Y, 0, strip.Scene.Height - BitmapFont.GlyphHeight * text.Scale);
+        }
+        Assert.Contains(strips, s => s.Scene.Texts[0].Scale >= 5);
+    }
 }

@@ -70,7 +70,9 @@ public static class CaptionGenerator
     /// text scene. Asked in OCRBench's form (see <see cref="VerifyQuestions.OcrStyle"/>), a single glyph makes copying what
     /// the tower sees the only way to lower the answer loss, where a whole word's answer is largely the word prior's.
     /// </summary>
-    public static IReadOnlyList<CaptionedImage> GlyphStrips(int seed, int count)
+    /// <param name="maxScale">Above 3 (the suite's largest), strips draw their run at any scale from 2 up to this that fits,
+    /// with no objects: a glyph that covers many tokens is read before one that fills a token.</param>
+    public static IReadOnlyList<CaptionedImage> GlyphStrips(int seed, int count, int maxScale = 3)
     {
         var gen = new SceneGenerator(new Random(unchecked(seed * 104_729 + 31)));
         var result = new List<CaptionedImage>(count);
@@ -79,7 +81,7 @@ public static class CaptionGenerator
             int length = 1 + i % 3;
             bool digits = (i / 3) % 2 == 0;
             string text = new(Enumerable.Range(0, length).Select(_ => digits ? (char)('0' + gen.Random.Next(10)) : (char)('a' + gen.Random.Next(26))).ToArray());
-            var scene = TextScene(gen, withObjects: true, text);
+            var scene = TextScene(gen, withObjects: maxScale <= 3, text, maxScale);
             result.Add(new CaptionedImage(SyntheticSuite.Base64Png(scene), Describe(scene), scene));
         }
         return result;
@@ -102,11 +104,12 @@ public static class CaptionGenerator
         return string.Join(", ", items);
     }
 
-    private static Scene TextScene(SceneGenerator gen, bool withObjects, string? given = null)
+    private static Scene TextScene(SceneGenerator gen, bool withObjects, string? given = null, int maxScale = 3)
     {
         var (w, h) = gen.NextSize();
         string text = given ?? RunText(gen);
-        int scale = MmeGenerator.TextScale(gen, w, text);
+        int scale = maxScale <= 3 ? MmeGenerator.TextScale(gen, w, text)
+            : gen.Random.Next(2, 1 + Enumerable.Range(2, maxScale - 1).Last(s => s == 2 || BitmapFont.MeasureWidth(text, s) + 8 <= w && BitmapFont.GlyphHeight * s + 8 <= h));
         int x = gen.Random.Next(4, Math.Max(5, w - BitmapFont.MeasureWidth(text, scale) - 4));
         int y = gen.Random.Next(4, h - BitmapFont.GlyphHeight * scale - 4);
         var objects = withObjects ? gen.Objects(gen.Random.Next(0, 3), (w, h)).Objects.Where(o => Math.Abs(o.Y - y) > SceneGenerator.Cell).ToList() : [];

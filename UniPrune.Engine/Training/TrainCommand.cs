@@ -12,7 +12,7 @@ namespace UniPrune.Engine.Training;
 /// answer tokens (the benchmark's own prompts), saves model.safetensors, reloads the folder through the family's real
 /// loader and scores it on the TEST split with the real scorers.
 /// <code>
-/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--tower-lr-scale 1] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
+/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--glyph-max-scale 3] [--tower-lr-scale 1] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
 /// evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1]
 /// </code>
 /// </summary>
@@ -20,7 +20,7 @@ public static class TrainCommand
 {
     public const string Usage = """
         usage:
-          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--tower-lr-scale 1] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
+          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--glyph-max-scale 3] [--tower-lr-scale 1] [--reconstruction 0] [--symbols 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
           evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1] [--predictions FILE] [--methods divprune,fastv] [--retentions 0.333,0.222,0.111] [--pruning-test-samples 20]
           generate-suite --out DIR [--split test|train] [--samples 120]
         """;
@@ -91,8 +91,10 @@ public static class TrainCommand
         if (textPages > 0) examples.AddRange(SyntheticTrainingSet.CaptionExamples(CaptionGenerator.TextPages(seed, textPages), withScenes: ledger is not null));
         // --glyph-strips N: N reading questions about one to three characters (the decoder's first step towards reading words).
         int glyphStrips = Int(options, "glyph-strips", 0);
+        int glyphMaxScale = Int(options, "glyph-max-scale", 3);
+        if (glyphMaxScale < 2) throw new ArgumentException($"--glyph-max-scale {glyphMaxScale}: the font's smallest suite scale is 2");
         if (glyphStrips > 0)
-            examples.AddRange(SyntheticTrainingSet.ReadingExamples(CaptionGenerator.GlyphStrips(seed, glyphStrips), work, family.PromptFamily, ledger, "OCRBench_GLYPHS"));
+            examples.AddRange(SyntheticTrainingSet.ReadingExamples(CaptionGenerator.GlyphStrips(seed, glyphStrips, glyphMaxScale), work, family.PromptFamily, ledger, "OCRBench_GLYPHS"));
         int withScenes = examples.Count(e => e.Scenes is { } s && s.Any(x => x is not null));
         family.WriteFolder(folder, examples);
         Console.WriteLine($"[train] {examples.Count} examples from {train.Count} datasets ({withScenes} with known scenes), tokenizer built ({clock.Elapsed.TotalSeconds:F0} s)");
@@ -109,7 +111,7 @@ public static class TrainCommand
         var record = new Dictionary<string, object>
         {
             ["family"] = family.Name, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
-            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["verify_per_caption"] = verify, ["verify_attributes"] = attributes, ["read_captions"] = reading, ["text_pages"] = textPages, ["glyph_strips"] = glyphStrips, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["pack"] = settings.Pack, ["tower_lr_scale"] = settings.TowerLearningRateScale, ["choice_targets"] = choiceName, ["examples"] = examples.Count,
+            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["verify_per_caption"] = verify, ["verify_attributes"] = attributes, ["read_captions"] = reading, ["text_pages"] = textPages, ["glyph_strips"] = glyphStrips, ["glyph_max_scale"] = glyphMaxScale, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["pack"] = settings.Pack, ["tower_lr_scale"] = settings.TowerLearningRateScale, ["choice_targets"] = choiceName, ["examples"] = examples.Count,
             ["parameters"] = parameterCount, ["train_seconds"] = Math.Round(trainSeconds), ["final_loss"] = logs.Count > 0 ? Math.Round(logs[^1].Loss, 4) : double.NaN,
             ["threads"] = get_num_threads(),
         };
