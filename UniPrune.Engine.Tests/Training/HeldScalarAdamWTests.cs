@@ -6,6 +6,19 @@ namespace UniPrune.Engine.Tests.Training;
 
 public class HeldScalarAdamWTests
 {
+    /// <summary>Two body + head networks with the same seeded weights.</summary>
+    private static ((TorchSharp.Modules.Linear body, TorchSharp.Modules.Linear head) first, (TorchSharp.Modules.Linear body, TorchSharp.Modules.Linear head) second) TwinNetworks(int seed)
+    {
+        random.manual_seed(seed);
+        var first = (body: nn.Linear(6, 5), head: nn.Linear(5, 2));
+        var second = (body: nn.Linear(6, 5), head: nn.Linear(5, 2));
+        using (no_grad())
+        {
+            foreach (var (a, b) in first.body.parameters().Concat(first.head.parameters()).Zip(second.body.parameters().Concat(second.head.parameters())))
+                b.copy_(a);
+        }
+        return (first, second);
+    }
     /// <summary>
     /// Two copies of a small network, one updated by TorchSharp's AdamW and one by ours, with the same gradients, a learning
     /// rate that changes every step and a head whose gradient only appears at step 3: the parameters stay bit-identical.
@@ -13,14 +26,7 @@ public class HeldScalarAdamWTests
     [Fact]
     public void MatchesTorchSharpsAdamWBitForBit()
     {
-        random.manual_seed(11);
-        var theirs = (body: nn.Linear(6, 5), head: nn.Linear(5, 2));
-        var ours = (body: nn.Linear(6, 5), head: nn.Linear(5, 2));
-        using (no_grad())
-        {
-            foreach (var (a, b) in theirs.body.parameters().Concat(theirs.head.parameters()).Zip(ours.body.parameters().Concat(ours.head.parameters())))
-                b.copy_(a);
-        }
+        var (theirs, ours) = TwinNetworks(seed: 11);
         var theirParameters = theirs.body.parameters().Concat(theirs.head.parameters()).ToList();
         var ourParameters = ours.body.parameters().Concat(ours.head.parameters()).ToList();
         var reference = optim.AdamW(theirParameters, 1e-2, weight_decay: 0.01);
@@ -60,14 +66,7 @@ public class HeldScalarAdamWTests
     [Fact]
     public void PerParameterScalesEqualSeparateOptimizersAtScaledRates()
     {
-        random.manual_seed(12);
-        var scaled = (body: nn.Linear(6, 5), head: nn.Linear(5, 2));
-        var split = (body: nn.Linear(6, 5), head: nn.Linear(5, 2));
-        using (no_grad())
-        {
-            foreach (var (a, b) in scaled.body.parameters().Concat(scaled.head.parameters()).Zip(split.body.parameters().Concat(split.head.parameters())))
-                b.copy_(a);
-        }
+        var (scaled, split) = TwinNetworks(seed: 12);
         var scaledParameters = scaled.body.parameters().Concat(scaled.head.parameters()).ToList();
         int bodyCount = scaled.body.parameters().Count();
         using var one = new HeldScalarAdamW(scaledParameters, weightDecay: 0.01,
