@@ -79,8 +79,7 @@ public static class CaptionGenerator
         for (int i = 0; i < count; i++)
         {
             int length = 1 + i % 3;
-            bool digits = (i / 3) % 2 == 0;
-            string text = new(Enumerable.Range(0, length).Select(_ => digits ? (char)('0' + gen.Random.Next(10)) : (char)('a' + gen.Random.Next(26))).ToArray());
+            string text = (i / 3) % 2 == 0 ? gen.Digits(length) : gen.Letters(length);
             var scene = TextScene(gen, withObjects: maxScale <= 3, text, maxScale);
             result.Add(new CaptionedImage(SyntheticSuite.Base64Png(scene), Describe(scene), scene));
         }
@@ -91,7 +90,7 @@ public static class CaptionGenerator
     private static string RunText(SceneGenerator gen) => gen.Random.Next(3) switch
     {
         0 => SyntheticSuite.Int(gen.Random.Next(1, 1000)),
-        1 => new string(Enumerable.Range(0, 3).Select(_ => (char)('a' + gen.Random.Next(26))).ToArray()),
+        1 => gen.Letters(3),
         _ => gen.Pick(Palette.Words),
     };
 
@@ -108,12 +107,15 @@ public static class CaptionGenerator
     {
         var (w, h) = gen.NextSize();
         string text = given ?? RunText(gen);
-        int scale = maxScale <= 3 ? MmeGenerator.TextScale(gen, w, text)
-            : gen.Random.Next(2, 1 + Enumerable.Range(2, maxScale - 1).Last(s => s == 2 || BitmapFont.MeasureWidth(text, s) + 8 <= w && BitmapFont.GlyphHeight * s + 8 <= h));
+        int scale = maxScale <= 3 ? MmeGenerator.TextScale(gen, w, text) : gen.Random.Next(2, LargestFittingScale() + 1);
         int x = gen.Random.Next(4, Math.Max(5, w - BitmapFont.MeasureWidth(text, scale) - 4));
         int y = gen.Random.Next(4, h - BitmapFont.GlyphHeight * scale - 4);
         var objects = withObjects ? gen.Objects(gen.Random.Next(0, 3), (w, h)).Objects.Where(o => Math.Abs(o.Y - y) > SceneGenerator.Cell).ToList() : [];
         return new Scene(w, h, Palette.White, objects, [new SceneText(text, x, y, scale, Palette.Black)]);
+
+        // The largest scale up to maxScale whose text keeps a 4-px margin on the canvas (2, the suite's smallest, at worst).
+        int LargestFittingScale() => Enumerable.Range(2, maxScale - 1)
+            .Last(s => s == 2 || BitmapFont.MeasureWidth(text, s) + 8 <= w && BitmapFont.GlyphHeight * s + 8 <= h);
     }
 
     private static Scene Lines(SceneGenerator gen)

@@ -88,6 +88,12 @@ public sealed class SceneGenerator(Random random)
 
     public T Pick<T>(IReadOnlyList<T> items) => items[Random.Next(items.Count)];
 
+    /// <summary><paramref name="length"/> random lowercase letters (a non-semantic OCR string), one draw per letter.</summary>
+    public string Letters(int length) => new(Enumerable.Range(0, length).Select(_ => (char)('a' + Random.Next(26))).ToArray());
+
+    /// <summary><paramref name="length"/> random digits, leading zeros allowed, one draw per digit.</summary>
+    public string Digits(int length) => new(Enumerable.Range(0, length).Select(_ => (char)('0' + Random.Next(10))).ToArray());
+
     /// <summary>A scene with <paramref name="count"/> random objects (shape, colour, size) in distinct grid cells.</summary>
     public Scene Objects(int count, (int W, int H)? size = null, IReadOnlyList<SceneObject>? required = null)
     {

@@ -19,7 +19,7 @@ internal static class VqaGenerators
                 case 1: category = "Digit String Recognition"; text = SyntheticSuite.Int(gen.Random.Next(10, 1000)); question = "what is the number in the image?"; break;
                 case 2:
                     category = "Non-Semantic Text Recognition";
-                    text = new string(Enumerable.Range(0, 3).Select(_ => (char)('a' + gen.Random.Next(26))).ToArray());
+                    text = gen.Letters(3);
                     question = "what is written in the image?";
                     break;
                 default:

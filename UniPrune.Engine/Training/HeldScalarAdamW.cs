@@ -36,7 +36,7 @@ public sealed class HeldScalarAdamW : IDisposable
         _steps = new long[_parameters.Count];
         _learningRateScales = learningRateScales?.ToArray() ?? Enumerable.Repeat(1.0, _parameters.Count).ToArray();
         if (_learningRateScales.Length != _parameters.Count || _learningRateScales.Any(x => !(x > 0)))
-            throw new ArgumentException($"learning-rate scales: expected {_parameters.Count} positive factors, got {_learningRateScales.Length}");
+            throw new ArgumentException($"learning-rate scales: expected {_parameters.Count} positive factors, got {_learningRateScales.Length} ({string.Join(", ", _learningRateScales.Distinct())})");
         (_beta1Value, _beta2Value, _weightDecay) = (beta1, beta2, weightDecay);
         _beta1 = beta1; _beta2 = beta2; _oneMinusBeta1 = 1 - beta1; _oneMinusBeta2 = 1 - beta2; _epsilon = epsilon;
     }
