@@ -58,6 +58,26 @@ public class LlavaTrainingTests
             for (int i = 0; i < unpackedGrads.Count; i++)
                 Assert.True(packedGrads[i].allclose(unpackedGrads[i], 1e-4, 1e-6), $"gradient {i}: max difference {(packedGrads[i] - unpackedGrads[i]).abs().max().item<float>()}");
 
+            // --read-pointer: OCRBench answers point at their glyphs, and the loss grows by the weighted pointer term; the term is
+            // the same when an image's questions are packed (each block's rows attend under their own mask).
+            var reading = SyntheticTrainingSet.Examples(samples, ModelFamilies.Llava15, scenes: ledger).Where(e => e.Dataset == "OCRBench").ToList();
+            Assert.NotEmpty(reading);
+            reading.Add(reading[0]);   // a second question about the same picture, so packing makes a block after a shared prefix
+            var pointed = new LlavaTrainingFamily(model, tokenizer, processor, pointerWeight: 0.5);
+            var pointer = Assert.IsType<ReadingPointerLoss>(Assert.Single(pointed.Auxiliary));
+            using (no_grad())
+            {
+                double plain = family.Loss(reading).item<float>();
+                double unpacked = pointed.Loss(reading).item<float>();
+                double unpackedPointer = pointer.LastLoss;
+                Assert.True(unpackedPointer > 0 && pointer.LastMass is > 0 and < 1, $"pointer loss {unpackedPointer}, mass {pointer.LastMass}");
+                Assert.Equal(plain + 0.5 * unpackedPointer, unpacked, 4);
+                pointed.PackSharedImages = true;
+                double packed = pointed.Loss(reading).item<float>();
+                Assert.Equal(unpackedPointer, pointer.LastLoss, 5);
+                Assert.Equal(unpacked, packed, 4);
+            }
+
             double before = Loss(family);
             Trainer.Run(family, examples, new TrainingSettings(Seed: 3, Steps: 12, Accumulate: 2, LearningRate: 3e-3, WarmupSteps: 2));
             double after = Loss(family);

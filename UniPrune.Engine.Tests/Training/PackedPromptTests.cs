@@ -37,6 +37,19 @@ public class PackedPromptTests
     }
 
     [Fact]
+    public void PointersIntoTheSharedPrefixKeepTheirRowsAndOthersMoveWithTheirBlock()
+    {
+        var shared = randn(5, 4);
+        var a = new TeacherForcedSequence(cat([shared, randn(3, 4)], 0), arange(8, dtype: ScalarType.Int64).unsqueeze(0), [7, 8], [new ReadingPointer(1, [2, 3])]);
+        var b = new TeacherForcedSequence(cat([shared, randn(5, 4)], 0), arange(10, dtype: ScalarType.Int64).unsqueeze(0), [9, 10], [new ReadingPointer(0, [4, 6])]);
+        var packed = PackedPrompt.Pack([a, b]);
+        // Prefix 5 rows; a's block is rows 5..7, b's 8..12: b's row 6 (its second row past the prefix) is packed row 9.
+        Assert.Equal(new long[] { 2, 3 }, Assert.Single(packed.Answers[0].Pointers!).Keys);
+        Assert.Equal(1, packed.Answers[0].Pointers![0].TargetIndex);
+        Assert.Equal(new long[] { 4, 9 }, Assert.Single(packed.Answers[1].Pointers!).Keys);
+    }
+
+    [Fact]
     public void PromptsWithDifferentKeysOrNoKeyStaySeparate()
     {
         var shared = randn(4, 4);

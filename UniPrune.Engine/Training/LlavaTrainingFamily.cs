@@ -11,7 +11,7 @@ namespace UniPrune.Engine.Training;
 /// layout, LLaVA's split-on-&lt;image&gt; tokenisation, the CLIP feature layer and projector, the splice, the decoder.
 /// </summary>
 public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer tokenizer, ClipImageProcessor processor, double reconstructionWeight = 0,
-    double symbolWeight = 0) : ITrainingFamily
+    double symbolWeight = 0, double pointerWeight = 0) : ITrainingFamily
 {
     public nn.Module Module => model;
 
@@ -21,7 +21,10 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
     /// <summary>Auxiliary head (training only): each visual token names the objects and glyphs under it (see <see cref="SymbolTargets"/>).</summary>
     private readonly SymbolHead? _symbols = symbolWeight > 0 ? new SymbolHead(model.Config.Text.HiddenSize) : null;
 
-    public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols }.OfType<nn.Module>().ToList();
+    /// <summary>Training-only attention loss toward the glyphs a reading answer spells (see <see cref="ReadingPointers"/>).</summary>
+    private readonly ReadingPointerLoss? _pointer = pointerWeight > 0 ? new ReadingPointerLoss(pointerWeight) : null;
+
+    public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols, _pointer }.OfType<nn.Module>().ToList();
 
     /// <inheritdoc/>
     public bool PackSharedImages { get; set; }
@@ -33,6 +36,7 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
         var pixels = new List<Tensor>();
         var symbolRows = new List<long>();
         var symbolTargets = new List<Tensor>();
+        var tokenBoxes = new Dictionary<int, IReadOnlyList<Box>>();   // by image row, where a pointer may need them
         int side = model.Config.Vision.PatchesPerSide;
         // With packing, an image that several of the batch's examples ask about goes through the tower once.
         var rowOf = new Dictionary<string, int>();
@@ -46,6 +50,8 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
                 imageRows.Add(pixels.Count);
                 var decoded = ImageDecoder.Decode(image.Bytes, image.Origin);
                 using var input = processor.Process(decoded);
+                if (_pointer is not null && example.SceneOf(k) is not null)
+                    tokenBoxes[pixels.Count] = SymbolTargets.LlavaTokens(processor, decoded.Width, decoded.Height, model.Config.Vision.PatchSize);
                 if (_symbols is not null && example.SceneOf(k) is { } scene)
                 {
                     symbolRows.Add(pixels.Count);
@@ -74,18 +80,21 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
             var prompt = Llava15Prompt.Tokenize(Llava15Prompt.Build(example.Plan.Message, model.Options.PromptStyle), tokenizer, model.Config.BosTokenId);
             var target = tokenizer.Encode(example.Answer).Append(model.Config.EosTokenId).ToArray();
             var images = new List<EncodedImage>();
+            int firstRow = next;
             for (int k = 0; k < example.Plan.Images.Count; k++)
             {
                 var rows = tokens![imageRows[next++]];
                 images.Add(new EncodedImage { Embeddings = rows, Units = [new VisualUnit(VisualUnitKind.Image, 0, 0, (int)rows.shape[0], side, side)] });
             }
-            var (embeds, _) = model.Splice([.. prompt, .. target], images);
+            var (embeds, layout) = model.Splice([.. prompt, .. target], images);
             var positions = HeldScalars.Arange(embeds.shape[0], ScalarType.Int64).unsqueeze(0);
-            sequences.Add(new TeacherForcedSequence(embeds, positions, target));
+            var pointers = images.Count == 1 && tokenBoxes.TryGetValue(imageRows[firstRow], out var boxes)
+                ? ReadingPointers.For(example.SceneOf(0), example.Answer, target[..^1], tokenizer, boxes, layout.SequenceIndices) : null;
+            sequences.Add(new TeacherForcedSequence(embeds, positions, target, pointers));
         }
         if (PackSharedImages)
             sequences = PackedPrompt.Pack(sequences, batch.Select(e => e.FirstImageKey).ToList()).ToList();
-        var loss = TeacherForcedBatch.Loss(model.LanguageModel, null, sequences);
+        var loss = TeacherForcedBatch.Loss(model.LanguageModel, null, sequences, _pointer);
         return (auxiliary is null ? loss : loss.Plus(auxiliary)).MoveToOuterDisposeScope();
     }
 }

@@ -56,7 +56,10 @@ public static class PackedPrompt
             positions.Add(m.PositionIds[.., (int)prefix..]);
             blocks.Add((row, length));
             row += length;
-            answers.Add(new TeacherForcedAnswer((int)row, m.Answers[0].Target));
+            // A pointer's keys keep their rows in the shared prefix; any past it move with the block.
+            long start = row - length;
+            var pointers = m.Answers[0].Pointers?.Select(p => p with { Keys = p.Keys.Select(k => k < prefix ? k : start + k - prefix).ToArray() }).ToList();
+            answers.Add(new TeacherForcedAnswer((int)row, m.Answers[0].Target, pointers));
         }
         var keep = Mask(prefix, blocks, row);
         return new TeacherForcedSequence(cat(embeds, 0).MoveToOuterDisposeScope(), cat(positions, 1).MoveToOuterDisposeScope(), answers,

@@ -5,7 +5,8 @@ namespace UniPrune.Engine.Training;
 
 /// <summary>One answer inside a teacher-forced sequence: its tokens are the rows [End − Target.Length, End).</summary>
 /// <param name="Target">The answer's tokens then the turn end.</param>
-public sealed record TeacherForcedAnswer(int End, long[] Target);
+/// <param name="Pointers">Training only: where the decoder should look while predicting some of the target's tokens (see <see cref="ReadingPointers"/>).</param>
+public sealed record TeacherForcedAnswer(int End, long[] Target, IReadOnlyList<ReadingPointer>? Pointers = null);
 
 /// <summary>One teacher-forced prompt ready for the decoder: its spliced embeddings, position ids and answers.</summary>
 /// <param name="Embeds">(L, H): the evaluation prompt then the target, spliced with its images (or a packed prompt: the shared
@@ -16,8 +17,8 @@ public sealed record TeacherForcedAnswer(int End, long[] Target);
 public sealed record TeacherForcedSequence(Tensor Embeds, Tensor PositionIds, IReadOnlyList<TeacherForcedAnswer> Answers, Tensor? Keep = null)
 {
     /// <summary>A plain prompt: <paramref name="target"/> is the last Target.Length ids of the sequence.</summary>
-    public TeacherForcedSequence(Tensor embeds, Tensor positionIds, long[] target)
-        : this(embeds, positionIds, [new TeacherForcedAnswer((int)embeds.shape[0], target)]) { }
+    public TeacherForcedSequence(Tensor embeds, Tensor positionIds, long[] target, IReadOnlyList<ReadingPointer>? pointers = null)
+        : this(embeds, positionIds, [new TeacherForcedAnswer((int)embeds.shape[0], target, pointers)]) { }
 }
 
 /// <summary>
@@ -27,11 +28,17 @@ public sealed record TeacherForcedSequence(Tensor Embeds, Tensor PositionIds, IR
 /// </summary>
 public static class TeacherForcedBatch
 {
-    public static Tensor Loss(CausalLanguageModel language, IRotaryEmbedding? rotary, IReadOnlyList<TeacherForcedSequence> sequences)
+    /// <param name="pointer">When given, the answers' <see cref="TeacherForcedAnswer.Pointers"/> add its weighted attention loss.</param>
+    public static Tensor Loss(CausalLanguageModel language, IRotaryEmbedding? rotary, IReadOnlyList<TeacherForcedSequence> sequences,
+        ReadingPointerLoss? pointer = null)
     {
         using var scope = NewDisposeScope();
-        var hidden = language.TrainingHidden(sequences.Select(s => s.Embeds).ToList(), sequences.Select(s => s.PositionIds).ToList(), rotary,
-            sequences.Any(s => s.Keep is not null) ? sequences.Select(s => s.Keep).ToList() : null);
+        // The rows whose attention a pointer supervises: the row before each pointed-at target token (it predicts that token).
+        var pointed = pointer is null ? [] : sequences.SelectMany((s, i) => s.Answers.SelectMany(a => (a.Pointers ?? [])
+            .Select(p => (Sequence: i, Row: (long)(a.End - a.Target.Length - 1 + p.TargetIndex), p.Keys)))).ToList();
+        var attentionRows = pointed.Select(p => p.Row).Distinct().Order().ToArray();
+        var (hidden, attention) = language.TrainingPass(sequences.Select(s => s.Embeds).ToList(), sequences.Select(s => s.PositionIds).ToList(), rotary,
+            sequences.Any(s => s.Keep is not null) ? sequences.Select(s => s.Keep).ToList() : null, attentionRows);
         long longest = hidden.shape[1];
         int answers = sequences.Sum(s => s.Answers.Count);
         var rows = new List<long>();
@@ -58,6 +65,9 @@ public static class TeacherForcedBatch
         var answerRows = hidden.reshape(-1, hidden.shape[2]).index_select(0, tensor(rows.ToArray(), dtype: ScalarType.Int64, device: device));
         var logits = language.Head(language.FinalNorm(answerRows));
         var perToken = nn.functional.cross_entropy(logits, tensor(targets.ToArray(), dtype: ScalarType.Int64, device: device), reduction: nn.Reduction.None);
-        return perToken.mul(tensor(weights.ToArray(), device: device)).sum().MoveToOuterDisposeScope();
+        var loss = perToken.mul(tensor(weights.ToArray(), device: device)).sum();
+        if (pointer is not null && pointed.Count > 0)
+            loss = loss.Plus(pointer.Loss(attention, pointed.Select(p => (p.Sequence, Array.BinarySearch(attentionRows, p.Row), p.Keys)).ToList()));
+        return loss.MoveToOuterDisposeScope();
     }
 }

@@ -47,7 +47,8 @@ public static class AttentionKernel
     /// Softmax probabilities (B, H, rows, Lk) in float32 for the chosen query rows (indices into the Lq queries), with
     /// the same causal rule as <see cref="Attend"/>. Masked scores use float32's lowest value, as the reference does.
     /// </summary>
-    public static Tensor Probabilities(Tensor q, Tensor k, Tensor queryRows, bool causal)
+    /// <param name="keep">Training only: the (B, 1, Lq, Lk) mask <see cref="Attend"/> was given, which then replaces the causal rule.</param>
+    public static Tensor Probabilities(Tensor q, Tensor k, Tensor queryRows, bool causal, Tensor? keep = null)
     {
         using var scope = NewDisposeScope();
         long heads = q.shape[1], lq = q.shape[2], lk = k.shape[2], d = q.shape[3];
@@ -56,7 +57,9 @@ public static class AttentionKernel
         var keys = ExpandKvHeads(k, heads).to_type(ScalarType.Float32);
         using Scalar scale = 1.0 / Math.Sqrt(d); // kept alive across the native call (see RmsNorm)
         var scores = selected.matmul(keys.transpose(2, 3)).mul(scale);
-        if (causal)
+        if (keep is not null)
+            scores = scores.masked_fill(keep.index_select(2, rows).logical_not(), HeldScalars.LowestFloat);
+        else if (causal)
         {
             // Query row i sits at key position (lk − lq) + i and sees keys up to and including itself.
             var queryPositions = rows.Plus(lk - lq).unsqueeze(-1);
@@ -124,14 +127,14 @@ public sealed class DecoderAttention : nn.Module<AttentionInput, AttentionOutput
         k = Rotary.Apply(k, input.Cos, input.Sin);
         if (input.Cache is not null) (k, v) = input.Cache.Append(input.Layer, k, v);
 
-        if (input.Keep is not null && (input.Cache is not null || input.Capture is not null))
-            throw new ArgumentException("an explicit attention mask is for training passes only (no KV cache, no capture)");
+        if (input.Keep is not null && (input.Cache is not null || input.Capture?.Keys == true))
+            throw new ArgumentException("an explicit attention mask is for training passes only (no KV cache, no key capture)");
         var attended = AttentionKernel.Attend(q, k, v, causal: true, input.Keep);
         var output = o_proj.forward(attended.transpose(1, 2).reshape(batch, length, (long)_heads * _headDim));
 
         Tensor? probabilities = null, keys = null;
         if (input.Capture?.QueryRows is { Length: > 0 } rows)
-            probabilities = AttentionKernel.Probabilities(q, k, tensor(rows, dtype: ScalarType.Int64), causal: true).MoveToOuterDisposeScope();
+            probabilities = AttentionKernel.Probabilities(q, k, tensor(rows, dtype: ScalarType.Int64), causal: true, input.Keep).MoveToOuterDisposeScope();
         if (input.Capture?.Keys == true)
             keys = k[0].transpose(0, 1).reshape(k.shape[2], (long)_kvHeads * _headDim).MoveToOuterDisposeScope();
         return new AttentionOutput(output.MoveToOuterDisposeScope(), probabilities, keys);

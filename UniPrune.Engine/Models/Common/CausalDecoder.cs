@@ -253,6 +253,18 @@ public sealed class CausalLanguageModel : nn.Module<DecoderInput, DecoderOutput>
     public Tensor TrainingHidden(IReadOnlyList<Tensor> embeds, IReadOnlyList<Tensor> positionIds, IRotaryEmbedding? rotary = null,
         IReadOnlyList<Tensor?>? keeps = null)
     {
+        using var scope = NewDisposeScope();
+        return TrainingPass(embeds, positionIds, rotary, keeps, null).Hidden.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// <see cref="TrainingHidden"/>, also returning every layer's softmax attention (B, heads, rows, L) float32 of the padded
+    /// rows <paramref name="attentionRows"/> (the same rows of every prompt), under the mask each row really had, with
+    /// autograd: for training-only losses on where the decoder looks.
+    /// </summary>
+    public (Tensor Hidden, IReadOnlyList<Tensor> Attention) TrainingPass(IReadOnlyList<Tensor> embeds, IReadOnlyList<Tensor> positionIds,
+        IRotaryEmbedding? rotary, IReadOnlyList<Tensor?>? keeps, long[]? attentionRows)
+    {
         if (embeds.Count == 0 || embeds.Count != positionIds.Count)
             throw new ArgumentException($"expected one position-id tensor per prompt; got {embeds.Count} prompts and {positionIds.Count} position tensors");
         using var scope = NewDisposeScope();
@@ -303,9 +315,15 @@ public sealed class CausalLanguageModel : nn.Module<DecoderInput, DecoderOutput>
             }
             keep = stack(masks, 0).unsqueeze(1);
         }
+        var capture = attentionRows is { Length: > 0 } ? new AttentionCapture(attentionRows, Keys: false) : null;
+        var attention = new List<Tensor>();
         for (int i = 0; i < Config.NumLayers; i++)
-            hidden = model.layers[i].forward(new DecoderLayerInput(hidden, cosTable, sinTable, null, i, Keep: keep)).Hidden;
-        return hidden.MoveToOuterDisposeScope();
+        {
+            var output = model.layers[i].forward(new DecoderLayerInput(hidden, cosTable, sinTable, null, i, capture, keep));
+            hidden = output.Hidden;
+            if (output.Probabilities is { } p) attention.Add(p.MoveToOuterDisposeScope());
+        }
+        return (hidden.MoveToOuterDisposeScope(), attention);
     }
 
     private Tensor PrepareReplacement(Tensor replacement, int expectedRows)
