@@ -170,6 +170,27 @@ public class FamilyTrainingTests(ITestOutputHelper log)
                 Assert.True(head.LastLoss > 1, $"an untrained symbol head's loss {head.LastLoss}");
             }
 
+            // --read-pointer adds the weighted attention term where an answer is written in the picture (OCRBench here), the same
+            // packed (a repeated question: a block after the shared prefix, under its own mask) as unpacked.
+            var reading = examples.Where(e => e.Dataset == "OCRBench").ToList();
+            Assert.NotEmpty(reading);
+            reading.Add(reading[0]);
+            using (var withPointer = family.Create(folder, seed: 5, pointer: 0.5))
+            using (no_grad())
+            using (NewDisposeScope())
+            {
+                var head = Assert.IsType<ReadingPointerLoss>(Assert.Single(withPointer.Family.Auxiliary));
+                double plain = trainable.Family.Loss(reading).item<float>();
+                double pointed = withPointer.Family.Loss(reading).item<float>();
+                double unpackedHead = head.LastLoss;
+                log.WriteLine($"{familyName}: loss {plain:F4}, with the pointer term {pointed:F4} (head loss {unpackedHead:F4}, mass {head.LastMass:F4})");
+                Assert.True(unpackedHead > 0 && head.LastMass is > 0 and < 1, $"pointer loss {unpackedHead}, mass {head.LastMass}");
+                Assert.Equal(plain + 0.5 * unpackedHead, pointed, 4);
+                withPointer.Family.PackSharedImages = true;
+                Assert.Equal(pointed, withPointer.Family.Loss(reading).item<float>(), 4);
+                Assert.Equal(unpackedHead, head.LastLoss, 5);
+            }
+
             // ... and 30 AdamW steps lower the loss of the trainable copy.
             double Loss(ITrainingFamily f) { using var _ = no_grad(); using var s = NewDisposeScope(); return examples.Average(e => f.Loss([e]).item<float>()); }
             double before = Loss(trainable.Family);

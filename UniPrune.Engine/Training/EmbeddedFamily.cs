@@ -47,11 +47,6 @@ public abstract class EmbeddedFamily
         _ => throw new ArgumentException($"--family '{name}': expected one of {string.Join(", ", Names)}"),
     };
 
-    private void NoPointerYet(double pointer)
-    {
-        if (pointer > 0) throw new ArgumentException($"--read-pointer: the reading-attention loss is wired for llava only, not {Name}");
-    }
-
     private static ModelLoadOptions LoadOptions => new(ScalarType.Float32, CPU, HfTextTokenizer.FromTokenizerJson);
     private static ITextTokenizer Tokenizer(string folder) => HfTextTokenizer.FromTokenizerJson(Path.Combine(folder, "tokenizer.json"));
 
@@ -87,12 +82,11 @@ public abstract class EmbeddedFamily
 
         public override TrainableModel Create(string folder, int seed, double reconstruction = 0, double symbols = 0, double pointer = 0)
         {
-            NoPointerYet(pointer);
             var model = new Qwen25VLModel(Qwen25VLConfig.Load(Path.Combine(folder, "config.json")), new ParameterFactory(ScalarType.Float32, CPU));
             QwenTrainingFamily.Initialise(model, seed);
             model.UseTokenizer(Tokenizer(folder));
             var processor = QwenImageProcessor.FromPreprocessorConfig(Path.Combine(folder, "preprocessor_config.json"));
-            return new TrainableModel(model, new QwenTrainingFamily(model, processor, reconstruction, symbols));
+            return new TrainableModel(model, new QwenTrainingFamily(model, processor, reconstruction, symbols, pointer));
         }
 
         // The module keeps the LLM under "language."; the hub files name it "model." / "lm_head.".
@@ -108,11 +102,10 @@ public abstract class EmbeddedFamily
 
         public override TrainableModel Create(string folder, int seed, double reconstruction = 0, double symbols = 0, double pointer = 0)
         {
-            NoPointerYet(pointer);
             var model = new InternVL3Model(InternVL3Config.Load(folder), new ParameterFactory(ScalarType.Float32, CPU));
             InternVLTrainingFamily.Initialise(model, seed);
             model.UseTokenizer(Tokenizer(folder));
-            return new TrainableModel(model, new InternVLTrainingFamily(model, reconstruction, symbols));
+            return new TrainableModel(model, new InternVLTrainingFamily(model, reconstruction, symbols, pointer));
         }
 
         public override Dictionary<string, Tensor> CheckpointTensors(nn.Module module) => Named(module, n => n);

@@ -14,7 +14,8 @@ namespace UniPrune.Engine.Training;
 /// it), InternViT, pixel shuffle and mlp1 with autograd, the IMG_CONTEXT splice of <see cref="InternVL3Model.TeacherForcedLogits"/>.
 /// Target: the answer's tokens then &lt;|im_end|&gt;. The model needs its tokenizer attached.
 /// </summary>
-public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstructionWeight = 0, double symbolWeight = 0) : ITrainingFamily
+public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstructionWeight = 0, double symbolWeight = 0, double pointerWeight = 0)
+    : ITrainingFamily
 {
     public nn.Module Module => model;
 
@@ -24,7 +25,10 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstr
     /// <summary>Auxiliary head (training only): each merged token names the objects and glyphs under it (see <see cref="SymbolTargets"/>).</summary>
     private readonly SymbolHead? _symbols = symbolWeight > 0 ? new SymbolHead(model.Config.Language.HiddenSize) : null;
 
-    public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols }.OfType<nn.Module>().ToList();
+    /// <summary>Training-only attention loss toward the glyphs a reading answer spells (see <see cref="ReadingPointers"/>).</summary>
+    private readonly ReadingPointerLoss? _pointer = pointerWeight > 0 ? new ReadingPointerLoss(pointerWeight) : null;
+
+    public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols, _pointer }.OfType<nn.Module>().ToList();
 
     /// <inheritdoc/>
     public bool PackSharedImages { get; set; }
@@ -60,8 +64,7 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstr
             if (withScenes.Count > 0)
             {
                 var tokens = cat(withScenes.Select(i => encoded[i].Embeddings).ToList(), 0);
-                var targets = cat(withScenes.Select(i => SymbolTargets.For(prepared[i].Scene!, SymbolTargets.InternVLTokens(prepared[i].Input.Width,
-                    prepared[i].Input.Height, prepared[i].Input.Columns, prepared[i].Input.Rows, prepared[i].Input.Tiles.HasThumbnail, model.Config.TokenGrid))).ToList(), 0);
+                var targets = cat(withScenes.Select(i => SymbolTargets.For(prepared[i].Scene!, TokenBoxes(prepared[i].Input))).ToList(), 0);
                 var symbols = _symbols.Loss(tokens, targets.to(tokens.device)).Times(symbolWeight);
                 auxiliary = auxiliary is null ? symbols : auxiliary.Plus(symbols);
             }
@@ -70,16 +73,25 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstr
         int next = 0;
         foreach (var example in batch)
         {
-            var images = slots.Skip(next).Take(example.Plan.Images.Count).Select(i => encoded[i]).ToList();
+            var exampleSlots = slots.Skip(next).Take(example.Plan.Images.Count).ToList();
+            var images = exampleSlots.Select(i => encoded[i]).ToList();
             next += images.Count;
             var (prompt, target, ordered) = Sequence(tokenizer, example, images);
             var (embeds, positions) = model.TeacherForcedInputs([.. prompt, .. target], ordered);
-            sequences.Add(new TeacherForcedSequence(embeds, positions, target));
+            // A one-image example's merged tokens are the prompt's <IMG_CONTEXT> rows, tile by tile then the thumbnail.
+            IReadOnlyList<ReadingPointer>? pointers = null;
+            if (_pointer is not null && exampleSlots.Count == 1 && prepared[exampleSlots[0]].Scene is { } scene)
+            {
+                long context = TrainingTokens.Single(tokenizer, InternVL3Prompt.ImageContext);
+                var rows = Enumerable.Range(0, prompt.Count).Where(i => prompt[i] == context).Select(i => (long)i).ToList();
+                pointers = ReadingPointers.For(scene, example.Answer, target[..^1], tokenizer, TokenBoxes(prepared[exampleSlots[0]].Input), rows);
+            }
+            sequences.Add(new TeacherForcedSequence(embeds, positions, target, pointers));
         }
         if (PackSharedImages)
             sequences = PackedPrompt.Pack(sequences, batch.Select(e => e.FirstImageKey).ToList()).ToList();
         var (language, rotary) = model.TrainingDecoder;
-        var loss = TeacherForcedBatch.Loss(language, rotary, sequences);
+        var loss = TeacherForcedBatch.Loss(language, rotary, sequences, _pointer);
         return (auxiliary is null ? loss : loss.Plus(auxiliary)).MoveToOuterDisposeScope();
     }
 
@@ -100,6 +112,10 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstr
         long[] target = [.. tokenizer.Encode(example.Answer), TrainingTokens.Single(tokenizer, InternVL3Prompt.EndOfTurn)];
         return (prompt, target, ordered);
     }
+
+    /// <summary>Each merged token's region of the original image, in the order the tower returns them.</summary>
+    private IReadOnlyList<Box> TokenBoxes(PreparedImage input) =>
+        SymbolTargets.InternVLTokens(input.Width, input.Height, input.Columns, input.Rows, input.Tiles.HasThumbnail, model.Config.TokenGrid);
 
     /// <summary>The tile budget the harness uses for this plan (VLMEvalKit's max_num; 6 when the plan sets none).</summary>
     public static int MaxTilesFor(PromptPlan plan) => plan.InternVLMaxTiles ?? InternVL3Model.VlmEvalKitDefaultMaxTiles;

@@ -32,8 +32,8 @@ public sealed record TeacherForcedRows(Tensor AnswerLogits, Tensor Targets, long
 /// autograd, the splice and the M-RoPE ids of <see cref="Qwen25VLModel.TeacherForcedLogits"/>. Target: the answer's tokens
 /// then &lt;|im_end|&gt;, where the template ends the assistant turn. The model needs its tokenizer attached.
 /// </summary>
-public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor processor, double reconstructionWeight = 0, double symbolWeight = 0)
-    : ITrainingFamily
+public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor processor, double reconstructionWeight = 0, double symbolWeight = 0,
+    double pointerWeight = 0) : ITrainingFamily
 {
     public nn.Module Module => model;
 
@@ -43,7 +43,10 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
     /// <summary>Auxiliary head (training only): each merged token names the objects and glyphs under it (see <see cref="SymbolTargets"/>).</summary>
     private readonly SymbolHead? _symbols = symbolWeight > 0 ? new SymbolHead(model.Config.Text.HiddenSize) : null;
 
-    public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols }.OfType<nn.Module>().ToList();
+    /// <summary>Training-only attention loss toward the glyphs a reading answer spells (see <see cref="ReadingPointers"/>).</summary>
+    private readonly ReadingPointerLoss? _pointer = pointerWeight > 0 ? new ReadingPointerLoss(pointerWeight) : null;
+
+    public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols, _pointer }.OfType<nn.Module>().ToList();
 
     /// <inheritdoc/>
     public bool PackSharedImages { get; set; }
@@ -63,12 +66,12 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
         {
             var (prompt, target, ordered) = Sequence(example, heads, encoded);
             var (embeds, positions) = model.TeacherForcedInputs([.. prompt, .. target], ordered);
-            sequences.Add(new TeacherForcedSequence(embeds, positions, target));
+            sequences.Add(new TeacherForcedSequence(embeds, positions, target, Pointers(example, prompt, target, ordered, heads)));
         }
         if (PackSharedImages)
             sequences = PackedPrompt.Pack(sequences, batch.Select(e => e.FirstImageKey).ToList()).ToList();
         var (language, rotary) = model.TrainingDecoder;
-        var loss = TeacherForcedBatch.Loss(language, rotary, sequences);
+        var loss = TeacherForcedBatch.Loss(language, rotary, sequences, _pointer);
         if (_reconstruction is not null && heads.PixelTokens.Count > 0)
             loss = loss.Plus(_reconstruction.Loss(cat(heads.PixelTokens, 0), cat(heads.Pixels, 0)).Times(reconstructionWeight));
         if (_symbols is not null && heads.SymbolTokens.Count > 0)
@@ -117,6 +120,9 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
             heads.PixelTokens.Add(encoded.Embeddings);
             heads.Pixels.Add(PatchReconstructionHead.QwenMergeUnitTargets(input.PixelValues, v.SpatialMergeSize, v.PatchSize, v.TemporalPatchSize));
         }
+        if (heads is not null && _pointer is not null && scene is not null)
+            heads.TokenBoxes[encoded] = SymbolTargets.QwenTokens(decoded.Width, decoded.Height, input.ResizedImage.Width, input.ResizedImage.Height,
+                v.PatchSize * v.SpatialMergeSize);
         if (heads is not null && _symbols is not null && scene is not null)
         {
             heads.SymbolTokens.Add(encoded.Embeddings);
@@ -133,6 +139,17 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
         public List<Tensor> Pixels { get; } = [];
         public List<Tensor> SymbolTokens { get; } = [];
         public List<Tensor> Symbols { get; } = [];
+        /// <summary>Each encoded image's token regions, where a reading pointer may need them.</summary>
+        public Dictionary<EncodedImage, IReadOnlyList<Box>> TokenBoxes { get; } = new(ReferenceEqualityComparer.Instance);
+    }
+
+    /// <summary>A one-image example's reading pointers (its merged tokens are the prompt's &lt;|image_pad|&gt; rows, in tower order).</summary>
+    private IReadOnlyList<ReadingPointer>? Pointers(TrainingExample example, long[] prompt, long[] target, IReadOnlyList<EncodedImage> ordered, AuxiliaryTargets heads)
+    {
+        if (_pointer is null || ordered.Count != 1 || !heads.TokenBoxes.TryGetValue(ordered[0], out var boxes)) return null;
+        long pad = TrainingTokens.Single(model.Tokenizer!, Qwen25VLPrompt.ImagePad);
+        var rows = Enumerable.Range(0, prompt.Length).Where(i => prompt[i] == pad).Select(i => (long)i).ToList();
+        return ReadingPointers.For(example.SceneOf(0), example.Answer, target[..^1], model.Tokenizer!, boxes, rows);
     }
 
     /// <summary>

@@ -66,7 +66,7 @@ public static class TrainCommand
             : null;
         double symbols = Double(options, "symbols", 0);
         // With --symbols the generators' scenes are remembered, so every training image can carry its symbol targets.
-        // --read-pointer W: an attention loss toward the glyphs a reading answer spells (llava; needs the scenes too).
+        // --read-pointer W: an attention loss toward the glyphs a reading answer spells (needs the scenes too).
         double pointer = Double(options, "read-pointer", 0);
         if (pointer < 0) throw new ArgumentException($"--read-pointer {pointer}: expected a weight ≥ 0");
         using var ledger = symbols > 0 || pointer > 0 ? SceneLedger.Record() : null;
