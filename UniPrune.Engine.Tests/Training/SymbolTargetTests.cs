@@ -4,6 +4,7 @@ using UniPrune.Engine.Synthetic;
 using UniPrune.Engine.Training;
 using Xunit;
 using Xunit.Abstractions;
+using static TorchSharp.torch;
 
 namespace UniPrune.Engine.Tests.Training;
 
@@ -68,6 +69,28 @@ public class SymbolTargetTests(ITestOutputHelper log)
         // A picture without text measures nothing.
         var blank = SymbolTargets.For(new Scene(112, 112, Palette.White, [], []), SymbolTargets.LlavaTokens(Llava, 112, 112, 14));
         Assert.True(double.IsNaN(SymbolHead.GlyphAccuracy(blank, blank)));
+    }
+
+    [Fact]
+    public void TheGlyphClassTermIsTheSoftmaxCrossEntropyOfTheQuartersAGlyphMostlyCovers()
+    {
+        int a = SymbolTargets.ObjectKinds, seven = SymbolTargets.ObjectKinds + 26 + 7;
+        var values = new float[2 * SymbolTargets.Size];
+        values[a * SymbolTargets.Quarters + 1] = 1.0f;                              // token 0, quarter 1: all 'a'
+        values[SymbolTargets.Size + seven * SymbolTargets.Quarters + 3] = 0.6f;     // token 1, quarter 3: mostly '7'
+        values[SymbolTargets.Size + a * SymbolTargets.Quarters + 0] = 0.3f;         // token 1, quarter 0: a sliver of 'a' (not asked)
+        var targets = tensor(values, [2, SymbolTargets.Size]);
+        var logits = randn(2, SymbolTargets.Size, generator: new Generator(7));
+
+        double CrossEntropy(int token, int quarter, int kind)
+        {
+            var glyphs = Enumerable.Range(0, SymbolTargets.GlyphKinds)
+                .Select(g => (double)logits[token, (SymbolTargets.ObjectKinds + g) * SymbolTargets.Quarters + quarter].item<float>()).ToArray();
+            double max = glyphs.Max();
+            return -(glyphs[kind - SymbolTargets.ObjectKinds] - max - Math.Log(glyphs.Sum(x => Math.Exp(x - max))));
+        }
+        Assert.Equal((CrossEntropy(0, 1, a) + CrossEntropy(1, 3, seven)) / 2, SymbolHead.GlyphClassLoss(logits, targets)!.item<float>(), 4);
+        Assert.Null(SymbolHead.GlyphClassLoss(logits, zeros(2, SymbolTargets.Size)));
     }
 
     [Fact]

@@ -14,7 +14,8 @@ namespace UniPrune.Engine.Training;
 /// it), InternViT, pixel shuffle and mlp1 with autograd, the IMG_CONTEXT splice of <see cref="InternVL3Model.TeacherForcedLogits"/>.
 /// Target: the answer's tokens then &lt;|im_end|&gt;. The model needs its tokenizer attached.
 /// </summary>
-public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstructionWeight = 0, double symbolWeight = 0, double pointerWeight = 0)
+public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstructionWeight = 0, double symbolWeight = 0, double pointerWeight = 0,
+    double glyphClassWeight = 0)
     : ITrainingFamily
 {
     public nn.Module Module => model;
@@ -23,7 +24,7 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstr
     private readonly PatchReconstructionHead? _reconstruction = reconstructionWeight > 0 ? new PatchReconstructionHead(model.Config.Language.HiddenSize) : null;
 
     /// <summary>Auxiliary head (training only): each merged token names the objects and glyphs under it (see <see cref="SymbolTargets"/>).</summary>
-    private readonly SymbolHead? _symbols = symbolWeight > 0 ? new SymbolHead(model.Config.Language.HiddenSize) : null;
+    private readonly SymbolHead? _symbols = symbolWeight > 0 ? new SymbolHead(model.Config.Language.HiddenSize, glyphClassWeight) : null;
 
     /// <summary>Training-only attention loss toward the glyphs a reading answer spells (see <see cref="ReadingPointers"/>).</summary>
     private readonly ReadingPointerLoss? _pointer = pointerWeight > 0 ? new ReadingPointerLoss(pointerWeight) : null;

@@ -11,7 +11,8 @@ namespace UniPrune.Engine.Training;
 /// layout, LLaVA's split-on-&lt;image&gt; tokenisation, the CLIP feature layer and projector, the splice, the decoder.
 /// </summary>
 public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer tokenizer, ClipImageProcessor processor, double reconstructionWeight = 0,
-    double symbolWeight = 0, double pointerWeight = 0) : ITrainingFamily
+    double symbolWeight = 0, double pointerWeight = 0,
+    double glyphClassWeight = 0) : ITrainingFamily
 {
     public nn.Module Module => model;
 
@@ -19,7 +20,7 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
     private readonly PatchReconstructionHead? _reconstruction = reconstructionWeight > 0 ? new PatchReconstructionHead(model.Config.Text.HiddenSize) : null;
 
     /// <summary>Auxiliary head (training only): each visual token names the objects and glyphs under it (see <see cref="SymbolTargets"/>).</summary>
-    private readonly SymbolHead? _symbols = symbolWeight > 0 ? new SymbolHead(model.Config.Text.HiddenSize) : null;
+    private readonly SymbolHead? _symbols = symbolWeight > 0 ? new SymbolHead(model.Config.Text.HiddenSize, glyphClassWeight) : null;
 
     /// <summary>Training-only attention loss toward the glyphs a reading answer spells (see <see cref="ReadingPointers"/>).</summary>
     private readonly ReadingPointerLoss? _pointer = pointerWeight > 0 ? new ReadingPointerLoss(pointerWeight) : null;

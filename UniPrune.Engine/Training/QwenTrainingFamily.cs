@@ -33,7 +33,8 @@ public sealed record TeacherForcedRows(Tensor AnswerLogits, Tensor Targets, long
 /// then &lt;|im_end|&gt;, where the template ends the assistant turn. The model needs its tokenizer attached.
 /// </summary>
 public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor processor, double reconstructionWeight = 0, double symbolWeight = 0,
-    double pointerWeight = 0) : ITrainingFamily
+    double pointerWeight = 0,
+    double glyphClassWeight = 0) : ITrainingFamily
 {
     public nn.Module Module => model;
 
@@ -41,7 +42,7 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
     private readonly PatchReconstructionHead? _reconstruction = reconstructionWeight > 0 ? new PatchReconstructionHead(model.Config.Text.HiddenSize) : null;
 
     /// <summary>Auxiliary head (training only): each merged token names the objects and glyphs under it (see <see cref="SymbolTargets"/>).</summary>
-    private readonly SymbolHead? _symbols = symbolWeight > 0 ? new SymbolHead(model.Config.Text.HiddenSize) : null;
+    private readonly SymbolHead? _symbols = symbolWeight > 0 ? new SymbolHead(model.Config.Text.HiddenSize, glyphClassWeight) : null;
 
     /// <summary>Training-only attention loss toward the glyphs a reading answer spells (see <see cref="ReadingPointers"/>).</summary>
     private readonly ReadingPointerLoss? _pointer = pointerWeight > 0 ? new ReadingPointerLoss(pointerWeight) : null;

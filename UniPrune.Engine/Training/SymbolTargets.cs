@@ -147,7 +147,12 @@ public static class SymbolTargets
     }
 }
 
-/// <summary>Training-only linear head from each visual token to its <see cref="SymbolTargets"/> (binary cross-entropy on the coverages). Never saved.</summary>
+/// <summary>
+/// Training-only linear head from each visual token to its <see cref="SymbolTargets"/> (binary cross-entropy on the coverages),
+/// optionally plus a softmax cross-entropy over the glyph kinds on every token quarter a glyph mostly covers. Never saved.
+/// </summary>
+/// <param name="glyphClassWeight">Weight of the glyph cross-entropy (0 = none). The coverage BCE spreads its gradient over 232
+/// mostly-empty entries per quarter; this term asks one question per glyph — which one is it — as a classifier would.</param>
 public sealed class SymbolHead : nn.Module, IAuxiliaryHead
 {
     public string HeadName => "symbols";
@@ -159,12 +164,18 @@ public sealed class SymbolHead : nn.Module, IAuxiliaryHead
     /// </summary>
     public double LastGlyphAccuracy { get; private set; } = double.NaN;
 
-    public IReadOnlyDictionary<string, double> LastMetrics => new Dictionary<string, double> { ["glyph_acc"] = LastGlyphAccuracy };
+    /// <summary>The last batch's glyph cross-entropy (NaN without the term or without glyphs).</summary>
+    public double LastGlyphLoss { get; private set; } = double.NaN;
+
+    public IReadOnlyDictionary<string, double> LastMetrics => new Dictionary<string, double> { ["glyph_acc"] = LastGlyphAccuracy, ["glyph_ce"] = LastGlyphLoss };
 
     private readonly nn.Module<Tensor, Tensor> predict;
+    private readonly double _glyphClassWeight;
 
-    public SymbolHead(int hidden) : base(nameof(SymbolHead))
+    public SymbolHead(int hidden, double glyphClassWeight = 0) : base(nameof(SymbolHead))
     {
+        if (glyphClassWeight < 0) throw new ArgumentOutOfRangeException(nameof(glyphClassWeight), $"a glyph class weight must be ≥ 0; got {glyphClassWeight}");
+        _glyphClassWeight = glyphClassWeight;
         predict = nn.Linear(hidden, SymbolTargets.Size);
         RegisterComponents();
     }
@@ -181,11 +192,34 @@ public sealed class SymbolHead : nn.Module, IAuxiliaryHead
         var loss = perEntry.sum().Times(1.0 / (tokens.shape[0] * SymbolTargets.Quarters));
         LastLoss = loss.item<float>();
         LastGlyphAccuracy = GlyphAccuracy(logits.detach(), targets);
+        if (_glyphClassWeight > 0 && GlyphClassLoss(logits, targets) is { } glyphs)
+        {
+            LastGlyphLoss = glyphs.item<float>();
+            loss = loss.Plus(glyphs.Times(_glyphClassWeight));
+        }
+        else LastGlyphLoss = double.NaN;
         return loss.MoveToOuterDisposeScope();
     }
 
     /// <summary>The coverage from which a glyph counts as the one a quarter shows (held: libtorch must not get a temporary Scalar).</summary>
     private static readonly TorchSharp.Scalar MostlyCovered = 0.5;
+
+    /// <summary>Mean softmax cross-entropy over the glyph kinds of the token quarters a glyph covers half of or more; null if none.</summary>
+    internal static Tensor? GlyphClassLoss(Tensor logits, Tensor targets)
+    {
+        using var scope = NewDisposeScope();
+        long n = logits.shape[0];
+        // (tokens, kinds, quarters) → (tokens·quarters, glyph kinds)
+        var glyphLogits = logits.reshape(n, SymbolTargets.Kinds, SymbolTargets.Quarters)[.., SymbolTargets.ObjectKinds.., ..].permute(0, 2, 1)
+            .reshape(n * SymbolTargets.Quarters, SymbolTargets.GlyphKinds);
+        var glyphTargets = targets.to(float32).reshape(n, SymbolTargets.Kinds, SymbolTargets.Quarters)[.., SymbolTargets.ObjectKinds.., ..].permute(0, 2, 1)
+            .reshape(n * SymbolTargets.Quarters, SymbolTargets.GlyphKinds);
+        var (coverage, truth) = glyphTargets.max(1);
+        var rows = coverage.ge(MostlyCovered).nonzero().reshape(-1);
+        if (rows.shape[0] == 0) return null;
+        var loss = nn.functional.cross_entropy(glyphLogits.index_select(0, rows.to(glyphLogits.device)), truth.index_select(0, rows).to(glyphLogits.device));
+        return loss.MoveToOuterDisposeScope();
+    }
 
     internal static double GlyphAccuracy(Tensor logits, Tensor targets)
     {

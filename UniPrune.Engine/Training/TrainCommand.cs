@@ -12,7 +12,7 @@ namespace UniPrune.Engine.Training;
 /// answer tokens (the benchmark's own prompts), saves model.safetensors, reloads the folder through the family's real
 /// loader and scores it on the TEST split with the real scorers.
 /// <code>
-/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--glyph-max-scale 3] [--tower-lr-scale 1] [--reconstruction 0] [--symbols 0] [--read-pointer 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
+/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--glyph-max-scale 3] [--tower-lr-scale 1] [--reconstruction 0] [--symbols 0] [--read-pointer 0] [--glyph-classes 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
 /// evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1]
 /// </code>
 /// </summary>
@@ -20,7 +20,7 @@ public static class TrainCommand
 {
     public const string Usage = """
         usage:
-          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--glyph-max-scale 3] [--tower-lr-scale 1] [--reconstruction 0] [--symbols 0] [--read-pointer 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
+          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--glyph-max-scale 3] [--tower-lr-scale 1] [--reconstruction 0] [--symbols 0] [--read-pointer 0] [--glyph-classes 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
           evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1] [--predictions FILE] [--methods divprune,fastv] [--retentions 0.333,0.222,0.111] [--pruning-test-samples 20]
           generate-suite --out DIR [--split test|train] [--samples 120]
         """;
@@ -69,6 +69,9 @@ public static class TrainCommand
         // --read-pointer W: an attention loss toward the glyphs a reading answer spells (needs the scenes too).
         double pointer = Double(options, "read-pointer", 0);
         if (pointer < 0) throw new ArgumentException($"--read-pointer {pointer}: expected a weight ≥ 0");
+        // --glyph-classes W: the symbol head also classifies each glyph-covered token quarter (softmax over the glyph kinds).
+        double glyphClasses = Double(options, "glyph-classes", 0);
+        if (glyphClasses < 0 || glyphClasses > 0 && symbols == 0) throw new ArgumentException($"--glyph-classes {glyphClasses}: expected a weight ≥ 0, and --symbols W with it");
         using var ledger = symbols > 0 || pointer > 0 ? SceneLedger.Record() : null;
         var train = SyntheticTrainingSet.Load(work, SyntheticSplit.Train, trainSamples, datasetList);
         bool balanceYesNo = Bool(options, "balance-yes-no", false);
@@ -103,7 +106,7 @@ public static class TrainCommand
         Console.WriteLine($"[train] {examples.Count} examples from {train.Count} datasets ({withScenes} with known scenes), tokenizer built ({clock.Elapsed.TotalSeconds:F0} s)");
 
         double reconstruction = Double(options, "reconstruction", 0);
-        using var model = family.Create(folder, seed, reconstruction, symbols, pointer);
+        using var model = family.Create(folder, seed, reconstruction, symbols, pointer, glyphClasses);
         long parameterCount = model.ParameterCount;
         Console.WriteLine($"[train] {family.Name}: {parameterCount:N0} parameters, {settings.Steps} steps x {settings.Accumulate} examples, lr {settings.LearningRate}");
         var logs = Trainer.Run(model.Family, examples, settings, log => Console.WriteLine($"[train] {log}"));
@@ -114,7 +117,7 @@ public static class TrainCommand
         var record = new Dictionary<string, object>
         {
             ["family"] = family.Name, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
-            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["verify_per_caption"] = verify, ["verify_attributes"] = attributes, ["read_captions"] = reading, ["text_pages"] = textPages, ["glyph_strips"] = glyphStrips, ["glyph_max_scale"] = glyphMaxScale, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["read_pointer_weight"] = pointer, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["pack"] = settings.Pack, ["tower_lr_scale"] = settings.TowerLearningRateScale, ["choice_targets"] = choiceName, ["examples"] = examples.Count,
+            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["verify_per_caption"] = verify, ["verify_attributes"] = attributes, ["read_captions"] = reading, ["text_pages"] = textPages, ["glyph_strips"] = glyphStrips, ["glyph_max_scale"] = glyphMaxScale, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["read_pointer_weight"] = pointer, ["glyph_class_weight"] = glyphClasses, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["pack"] = settings.Pack, ["tower_lr_scale"] = settings.TowerLearningRateScale, ["choice_targets"] = choiceName, ["examples"] = examples.Count,
             ["parameters"] = parameterCount, ["train_seconds"] = Math.Round(trainSeconds), ["final_loss"] = logs.Count > 0 ? Math.Round(logs[^1].Loss, 4) : double.NaN,
             ["threads"] = get_num_threads(),
         };
