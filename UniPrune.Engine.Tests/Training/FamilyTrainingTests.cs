@@ -176,20 +176,7 @@ public class FamilyTrainingTests(ITestOutputHelper log)
             Assert.NotEmpty(reading);
             reading.Add(reading[0]);
             using (var withPointer = family.Create(folder, seed: 5, pointer: 0.5))
-            using (no_grad())
-            using (NewDisposeScope())
-            {
-                var head = Assert.IsType<ReadingPointerLoss>(Assert.Single(withPointer.Family.Auxiliary));
-                double plain = trainable.Family.Loss(reading).item<float>();
-                double pointed = withPointer.Family.Loss(reading).item<float>();
-                double unpackedHead = head.LastLoss;
-                log.WriteLine($"{familyName}: loss {plain:F4}, with the pointer term {pointed:F4} (head loss {unpackedHead:F4}, mass {head.LastMass:F4})");
-                Assert.True(unpackedHead > 0 && head.LastMass is > 0 and < 1, $"pointer loss {unpackedHead}, mass {head.LastMass}");
-                Assert.Equal(plain + 0.5 * unpackedHead, pointed, 4);
-                withPointer.Family.PackSharedImages = true;
-                Assert.Equal(pointed, withPointer.Family.Loss(reading).item<float>(), 4);
-                Assert.Equal(unpackedHead, head.LastLoss, 5);
-            }
+                LlavaTrainingTests.AssertPointerTerm(trainable.Family, withPointer.Family, reading, 0.5, m => log.WriteLine($"{familyName}: {m}"));
 
             // ... and 30 AdamW steps lower the loss of the trainable copy.
             double Loss(ITrainingFamily f) { using var _ = no_grad(); using var s = NewDisposeScope(); return examples.Average(e => f.Loss([e]).item<float>()); }

@@ -63,20 +63,7 @@ public class LlavaTrainingTests
             var reading = SyntheticTrainingSet.Examples(samples, ModelFamilies.Llava15, scenes: ledger).Where(e => e.Dataset == "OCRBench").ToList();
             Assert.NotEmpty(reading);
             reading.Add(reading[0]);   // a second question about the same picture, so packing makes a block after a shared prefix
-            var pointed = new LlavaTrainingFamily(model, tokenizer, processor, pointerWeight: 0.5);
-            var pointer = Assert.IsType<ReadingPointerLoss>(Assert.Single(pointed.Auxiliary));
-            using (no_grad())
-            {
-                double plain = family.Loss(reading).item<float>();
-                double unpacked = pointed.Loss(reading).item<float>();
-                double unpackedPointer = pointer.LastLoss;
-                Assert.True(unpackedPointer > 0 && pointer.LastMass is > 0 and < 1, $"pointer loss {unpackedPointer}, mass {pointer.LastMass}");
-                Assert.Equal(plain + 0.5 * unpackedPointer, unpacked, 4);
-                pointed.PackSharedImages = true;
-                double packed = pointed.Loss(reading).item<float>();
-                Assert.Equal(unpackedPointer, pointer.LastLoss, 5);
-                Assert.Equal(unpacked, packed, 4);
-            }
+            AssertPointerTerm(family, new LlavaTrainingFamily(model, tokenizer, processor, pointerWeight: 0.5), reading, 0.5);
 
             double before = Loss(family);
             Trainer.Run(family, examples, new TrainingSettings(Seed: 3, Steps: 12, Accumulate: 2, LearningRate: 3e-3, WarmupSteps: 2));
@@ -93,6 +80,29 @@ public class LlavaTrainingTests
         {
             if (Directory.Exists(folder)) Directory.Delete(folder, true);
         }
+    }
+
+    /// <summary>
+    /// A family built with a pointer weight adds exactly weight × its pointer loss to the plain family's loss, and the term is
+    /// the same packed as unpacked (<paramref name="reading"/> repeats a question, so packing makes a block after a shared prefix).
+    /// </summary>
+    internal static void AssertPointerTerm(ITrainingFamily plainFamily, ITrainingFamily pointedFamily, IReadOnlyList<TrainingExample> reading, double weight,
+        Action<string>? log = null)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var head = Assert.IsType<ReadingPointerLoss>(Assert.Single(pointedFamily.Auxiliary));
+        double plain = plainFamily.Loss(reading).item<float>();
+        double unpacked = pointedFamily.Loss(reading).item<float>();
+        double unpackedHead = head.LastLoss;
+        log?.Invoke($"loss {plain:F4}, with the pointer term {unpacked:F4} (head loss {unpackedHead:F4}, mass {head.LastMass:F4})");
+        Assert.True(unpackedHead > 0 && head.LastMass is > 0 and < 1, $"pointer loss {unpackedHead}, mass {head.LastMass}");
+        Assert.Equal(plain + weight * unpackedHead, unpacked, 4);
+        pointedFamily.PackSharedImages = true;
+        double packed = pointedFamily.Loss(reading).item<float>();
+        pointedFamily.PackSharedImages = false;
+        Assert.Equal(unpackedHead, head.LastLoss, 5);
+        Assert.Equal(unpacked, packed, 4);
     }
 
     /// <summary>The loss of one step over <paramref name="examples"/> and every parameter's gradient (zeroed before and after).</summary>
