@@ -30,8 +30,8 @@ public abstract class EmbeddedFamily
     /// <summary>A model built from the folder's config, tokenizer and preprocessor, initialised from <paramref name="seed"/>.</summary>
     /// <param name="reconstruction">Weight of the auxiliary patch-reconstruction loss (0 = none; see <see cref="PatchReconstructionHead"/>).</param>
     /// <param name="symbols">Weight of the auxiliary symbol loss on images with known scenes (0 = none; see <see cref="SymbolTargets"/>).</param>
-    /// <param name="glyphClasses">Weight of the symbol head's glyph cross-entropy (needs <paramref name="symbols"/>; see <see cref="SymbolHead"/>).</param>
     /// <param name="pointer">Weight of the auxiliary reading-attention loss (0 = none; see <see cref="ReadingPointers"/>).</param>
+    /// <param name="glyphClasses">Weight of the symbol head's glyph cross-entropy (needs <paramref name="symbols"/>; see <see cref="SymbolHead"/>).</param>
     public abstract TrainableModel Create(string folder, int seed, double reconstruction = 0, double symbols = 0, double pointer = 0, double glyphClasses = 0);
     /// <summary>Every parameter under the name the family's loader reads (float32, detached).</summary>
     public abstract Dictionary<string, Tensor> CheckpointTensors(nn.Module module);

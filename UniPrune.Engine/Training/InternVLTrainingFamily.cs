@@ -15,8 +15,7 @@ namespace UniPrune.Engine.Training;
 /// Target: the answer's tokens then &lt;|im_end|&gt;. The model needs its tokenizer attached.
 /// </summary>
 public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstructionWeight = 0, double symbolWeight = 0, double pointerWeight = 0,
-    double glyphClassWeight = 0)
-    : ITrainingFamily
+    double glyphClassWeight = 0) : ITrainingFamily
 {
     public nn.Module Module => model;
 
@@ -55,6 +54,9 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstr
         var inputs = prepared.Select(p => (p.Input.PixelValues, p.Input.Tiles)).ToList();
         var encoded = inputs.Count == 0 ? [] : model.EncodeManyForTraining(inputs);
         Tensor? auxiliary = null;
+        // Each prepared image's token regions, computed once for whichever heads need them.
+        var tokenBoxes = new IReadOnlyList<Box>?[prepared.Count];
+        IReadOnlyList<Box> BoxesOf(int i) => tokenBoxes[i] ??= TokenBoxes(prepared[i].Input);
         if (_reconstruction is not null && inputs.Count > 0)
             auxiliary = _reconstruction.Loss(cat(encoded.Select(e => e.Embeddings).ToList(), 0),
                 PatchReconstructionHead.GridTargets(cat(inputs.Select(i => i.PixelValues).ToList(), 0), model.Config.TileSize / model.Config.TokenGrid))
@@ -65,7 +67,7 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstr
             if (withScenes.Count > 0)
             {
                 var tokens = cat(withScenes.Select(i => encoded[i].Embeddings).ToList(), 0);
-                var targets = cat(withScenes.Select(i => SymbolTargets.For(prepared[i].Scene!, TokenBoxes(prepared[i].Input))).ToList(), 0);
+                var targets = cat(withScenes.Select(i => SymbolTargets.For(prepared[i].Scene!, BoxesOf(i))).ToList(), 0);
                 var symbols = _symbols.Loss(tokens, targets.to(tokens.device)).Times(symbolWeight);
                 auxiliary = auxiliary is null ? symbols : auxiliary.Plus(symbols);
             }
@@ -83,9 +85,8 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstr
             IReadOnlyList<ReadingPointer>? pointers = null;
             if (_pointer is not null && exampleSlots.Count == 1 && prepared[exampleSlots[0]].Scene is { } scene)
             {
-                long context = TrainingTokens.Single(tokenizer, InternVL3Prompt.ImageContext);
-                var rows = Enumerable.Range(0, prompt.Count).Where(i => prompt[i] == context).Select(i => (long)i).ToList();
-                pointers = ReadingPointers.For(scene, example.Answer, target[..^1], tokenizer, TokenBoxes(prepared[exampleSlots[0]].Input), rows);
+                var rows = TrainingTokens.RowsOf(prompt, TrainingTokens.Single(tokenizer, InternVL3Prompt.ImageContext));
+                pointers = ReadingPointers.For(scene, example.Answer, target[..^1], tokenizer, BoxesOf(exampleSlots[0]), rows);
             }
             sequences.Add(new TeacherForcedSequence(embeds, positions, target, pointers));
         }

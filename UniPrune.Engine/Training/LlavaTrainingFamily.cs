@@ -11,8 +11,7 @@ namespace UniPrune.Engine.Training;
 /// layout, LLaVA's split-on-&lt;image&gt; tokenisation, the CLIP feature layer and projector, the splice, the decoder.
 /// </summary>
 public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer tokenizer, ClipImageProcessor processor, double reconstructionWeight = 0,
-    double symbolWeight = 0, double pointerWeight = 0,
-    double glyphClassWeight = 0) : ITrainingFamily
+    double symbolWeight = 0, double pointerWeight = 0, double glyphClassWeight = 0) : ITrainingFamily
 {
     public nn.Module Module => model;
 
@@ -51,12 +50,16 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
                 imageRows.Add(pixels.Count);
                 var decoded = ImageDecoder.Decode(image.Bytes, image.Origin);
                 using var input = processor.Process(decoded);
-                if (_pointer is not null && example.SceneOf(k) is not null)
-                    tokenBoxes[pixels.Count] = SymbolTargets.LlavaTokens(processor, decoded.Width, decoded.Height, model.Config.Vision.PatchSize);
-                if (_symbols is not null && example.SceneOf(k) is { } scene)
+                if ((_symbols is not null || _pointer is not null) && example.SceneOf(k) is { } scene)
                 {
-                    symbolRows.Add(pixels.Count);
-                    symbolTargets.Add(SymbolTargets.For(scene, SymbolTargets.LlavaTokens(processor, decoded.Width, decoded.Height, model.Config.Vision.PatchSize)));
+                    // Token regions once per image, for whichever heads need them.
+                    var boxes = SymbolTargets.LlavaTokens(processor, decoded.Width, decoded.Height, model.Config.Vision.PatchSize);
+                    if (_pointer is not null) tokenBoxes[pixels.Count] = boxes;
+                    if (_symbols is not null)
+                    {
+                        symbolRows.Add(pixels.Count);
+                        symbolTargets.Add(SymbolTargets.For(scene, boxes));
+                    }
                 }
                 pixels.Add(input.PixelValues[0].clone());
             }

@@ -33,8 +33,7 @@ public sealed record TeacherForcedRows(Tensor AnswerLogits, Tensor Targets, long
 /// then &lt;|im_end|&gt;, where the template ends the assistant turn. The model needs its tokenizer attached.
 /// </summary>
 public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor processor, double reconstructionWeight = 0, double symbolWeight = 0,
-    double pointerWeight = 0,
-    double glyphClassWeight = 0) : ITrainingFamily
+    double pointerWeight = 0, double glyphClassWeight = 0) : ITrainingFamily
 {
     public nn.Module Module => model;
 
@@ -121,14 +120,17 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
             heads.PixelTokens.Add(encoded.Embeddings);
             heads.Pixels.Add(PatchReconstructionHead.QwenMergeUnitTargets(input.PixelValues, v.SpatialMergeSize, v.PatchSize, v.TemporalPatchSize));
         }
-        if (heads is not null && _pointer is not null && scene is not null)
-            heads.TokenBoxes[encoded] = SymbolTargets.QwenTokens(decoded.Width, decoded.Height, input.ResizedImage.Width, input.ResizedImage.Height,
-                v.PatchSize * v.SpatialMergeSize);
-        if (heads is not null && _symbols is not null && scene is not null)
+        if (heads is not null && (_symbols is not null || _pointer is not null) && scene is not null)
         {
-            heads.SymbolTokens.Add(encoded.Embeddings);
-            heads.Symbols.Add(SymbolTargets.For(scene, SymbolTargets.QwenTokens(decoded.Width, decoded.Height, input.ResizedImage.Width,
-                input.ResizedImage.Height, v.PatchSize * v.SpatialMergeSize)).to(encoded.Embeddings.device));
+            // Token regions once per image, for whichever heads need them.
+            var boxes = SymbolTargets.QwenTokens(decoded.Width, decoded.Height, input.ResizedImage.Width, input.ResizedImage.Height,
+                v.PatchSize * v.SpatialMergeSize);
+            if (_pointer is not null) heads.TokenBoxes[encoded] = boxes;
+            if (_symbols is not null)
+            {
+                heads.SymbolTokens.Add(encoded.Embeddings);
+                heads.Symbols.Add(SymbolTargets.For(scene, boxes).to(encoded.Embeddings.device));
+            }
         }
         return encoded;
     }
@@ -148,8 +150,7 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
     private IReadOnlyList<ReadingPointer>? Pointers(TrainingExample example, long[] prompt, long[] target, IReadOnlyList<EncodedImage> ordered, AuxiliaryTargets heads)
     {
         if (_pointer is null || ordered.Count != 1 || !heads.TokenBoxes.TryGetValue(ordered[0], out var boxes)) return null;
-        long pad = TrainingTokens.Single(model.Tokenizer!, Qwen25VLPrompt.ImagePad);
-        var rows = Enumerable.Range(0, prompt.Length).Where(i => prompt[i] == pad).Select(i => (long)i).ToList();
+        var rows = TrainingTokens.RowsOf(prompt, TrainingTokens.Single(model.Tokenizer!, Qwen25VLPrompt.ImagePad));
         return ReadingPointers.For(example.SceneOf(0), example.Answer, target[..^1], model.Tokenizer!, boxes, rows);
     }
 
@@ -168,6 +169,10 @@ internal static class TrainingTokens
     /// <summary>The id of a special token that must encode as exactly one id.</summary>
     public static long Single(ITextTokenizer tokenizer, string token) => tokenizer.Encode(token) is [var id]
         ? id : throw new InvalidOperationException($"the tokenizer does not encode '{token}' as one added token");
+
+    /// <summary>The rows of <paramref name="ids"/> that hold <paramref name="placeholder"/> (an image's tokens, in the order the tower returns them).</summary>
+    public static IReadOnlyList<long> RowsOf(IReadOnlyList<long> ids, long placeholder) =>
+        Enumerable.Range(0, ids.Count).Where(i => ids[i] == placeholder).Select(i => (long)i).ToList();
 
     /// <summary>Every RMSNorm/LayerNorm weight 1 and bias 0, whatever its parameter is called (ln_q, mlp1.0).</summary>
     public static void NormsToIdentity(TorchSharp.torch.nn.Module model)
