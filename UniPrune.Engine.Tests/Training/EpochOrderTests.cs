@@ -50,4 +50,43 @@ public class EpochOrderTests
         }
         finally { try { Directory.Delete(folder, true); } catch (IOException) { } }
     }
+
+    /// <summary>Records the examples of every step; its loss is a parameter times zero, so optimizer steps change nothing.</summary>
+    private sealed class RecordingFamily : ITrainingFamily
+    {
+        private readonly TorchSharp.Modules.Linear _linear = TorchSharp.torch.nn.Linear(1, 1);
+        public TorchSharp.torch.nn.Module Module => _linear;
+        public bool PackSharedImages { get; set; }
+        public List<string[]> Steps { get; } = [];
+
+        public TorchSharp.torch.Tensor Loss(IReadOnlyList<TrainingExample> batch)
+        {
+            Steps.Add(batch.Select(e => e.Dataset).ToArray());
+            return _linear.weight!.sum().mul(0.0);
+        }
+    }
+
+    [Fact]
+    public void AFirstPhaseDrawsOnlyItsExamplesForItsStepsAndThenEveryExample()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), "uniprune-epoch-test-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var samples = SyntheticTrainingSet.Load(folder, SyntheticSplit.Train, 6, ["POPE", "MMBench_DEV_EN"]);
+            var examples = SyntheticTrainingSet.Examples(samples, ModelFamilies.Llava15).ToList();
+            var choices = Enumerable.Range(0, examples.Count).Where(i => examples[i].Dataset == "MMBench_DEV_EN").ToList();
+            var family = new RecordingFamily();
+            Trainer.Run(family, examples, new TrainingSettings(Seed: 2, Steps: 12, Accumulate: 4, LearningRate: 1e-3, WarmupSteps: 1, FirstPhaseSteps: 5),
+                firstPhase: choices);
+
+            Assert.Equal(12 * 4, family.Steps.Sum(s => s.Length));
+            Assert.All(family.Steps.Take(5), step => Assert.All(step, d => Assert.Equal("MMBench_DEV_EN", d)));
+            Assert.Contains(family.Steps.Skip(5).SelectMany(s => s), d => d == "POPE");
+            Assert.Throws<ArgumentException>(() => Trainer.Run(family, examples,
+                new TrainingSettings(Seed: 2, Steps: 2, Accumulate: 1, LearningRate: 1e-3, FirstPhaseSteps: 1)));
+            Assert.Throws<ArgumentException>(() => Trainer.Run(family, examples,
+                new TrainingSettings(Seed: 2, Steps: 2, Accumulate: 1, LearningRate: 1e-3, FirstPhaseSteps: 1), firstPhase: [examples.Count]));
+        }
+        finally { try { Directory.Delete(folder, true); } catch (IOException) { } }
+    }
 }

@@ -177,6 +177,11 @@ public class FamilyTrainingTests(ITestOutputHelper log)
             reading.Add(reading[0]);
             using (var withPointer = family.Create(folder, seed: 5, pointer: 0.5))
                 LlavaTrainingTests.AssertPointerTerm(trainable.Family, withPointer.Family, reading, 0.5, m => log.WriteLine($"{familyName}: {m}"));
+            // --copy-pointer does the same for multiple-choice answers and the option text they copy from the prompt (MMBench here).
+            var choices = examples.Where(e => e.Dataset == "MMBench_DEV_EN").ToList();
+            choices.Add(choices[0]);
+            using (var withCopy = family.Create(folder, seed: 5, copyPointer: 0.5))
+                LlavaTrainingTests.AssertPointerTerm(trainable.Family, withCopy.Family, choices, 0.5, m => log.WriteLine($"{familyName}: copy {m}"));
 
             // ... and 30 AdamW steps lower the loss of the trainable copy.
             double Loss(ITrainingFamily f) { using var _ = no_grad(); using var s = NewDisposeScope(); return examples.Average(e => f.Loss([e]).item<float>()); }

@@ -65,6 +65,12 @@ public class LlavaTrainingTests
             reading.Add(reading[0]);   // a second question about the same picture, so packing makes a block after a shared prefix
             AssertPointerTerm(family, new LlavaTrainingFamily(model, tokenizer, processor, pointerWeight: 0.5), reading, 0.5);
 
+            // --copy-pointer: a multiple-choice answer's tokens point at the option text they copy (prompt rows after the image).
+            var choices = SyntheticTrainingSet.Examples(SyntheticTrainingSet.Load(Path.Combine(folder, "choices"), SyntheticSplit.Train, 2, ["ScienceQA_TEST"]),
+                ModelFamilies.Llava15).ToList();
+            choices.Add(choices[0]);
+            AssertPointerTerm(family, new LlavaTrainingFamily(model, tokenizer, processor, copyPointerWeight: 0.5), choices, 0.5);
+
             double before = Loss(family);
             Trainer.Run(family, examples, new TrainingSettings(Seed: 3, Steps: 12, Accumulate: 2, LearningRate: 3e-3, WarmupSteps: 2));
             double after = Loss(family);

@@ -52,6 +52,61 @@ public class ReadingPointerTests
         Assert.Throws<ArgumentException>(() => ReadingPointers.For(once, "ab", [100], tokenizer, Grid, Rows.Take(3).ToList()));
     }
 
+    /// <summary>A fixed vocabulary of pieces, id = index; encodes greedily by the longest piece.</summary>
+    private sealed class PieceTokenizer(params string[] pieces) : ITextTokenizer
+    {
+        public IReadOnlyList<long> Encode(string text)
+        {
+            var ids = new List<long>();
+            for (int at = 0; at < text.Length;)
+            {
+                int best = Enumerable.Range(0, pieces.Length).Where(i => string.CompareOrdinal(text, at, pieces[i], 0, pieces[i].Length) == 0)
+                    .OrderByDescending(i => pieces[i].Length).First();
+                ids.Add(best);
+                at += pieces[best].Length;
+            }
+            return ids;
+        }
+
+        public string Decode(IReadOnlyList<long> ids) => string.Concat(ids.Select(i => pieces[i]));
+    }
+
+    private static readonly PieceTokenizer Pieces = new("Which", " is", " red", "?", "\n", "A", "B", ".", " the", "the", " circle", " square", " blue", " reddish", "red", "a");
+
+    [Fact]
+    public void CopyPointersLeadEachAnswerTokenToThePromptTokensHoldingItsCharacters()
+    {
+        // "Which is red?\nA. the red circle\nB. the blue square": the answer tokens "the", " red", " circle" are spelled by the
+        // prompt's " the", " red", " circle" of option A (prompt tokens 7, 8, 9; the leading spaces overlap nothing of the answer).
+        var prompt = Pieces.Encode("Which is red?\nA. the red circle\nB. the blue square");
+        var rows = Enumerable.Range(0, prompt.Count).Select(i => 40L + i).ToList();   // after 40 rows of image
+        var target = Pieces.Encode("the red circle");
+        Assert.Equal(new long[] { 9, 2, 10 }, target.ToArray());
+        var pointers = ReadingPointers.InPrompt("the red circle", target, Pieces, prompt, rows);
+
+        Assert.Equal(3, pointers.Count);
+        Assert.All(pointers, p => Assert.True(p.InPrompt));
+        Assert.Equal(new[] { 0, 1, 2 }, pointers.Select(p => p.TargetIndex));
+        Assert.Equal(new long[] { 40 + 7 }, pointers[0].Keys);
+        Assert.Equal(new long[] { 40 + 8 }, pointers[1].Keys);
+        Assert.Equal(new long[] { 40 + 9 }, pointers[2].Keys);
+        // A letter answer points at its letter.
+        Assert.Equal(new long[] { 40 + 11 }, Assert.Single(ReadingPointers.InPrompt("B", Pieces.Encode("B"), Pieces, prompt, rows)).Keys);
+    }
+
+    [Fact]
+    public void NoCopyPointersUnlessTheAnswerIsOneWholeWordOccurrenceOfThePrompt()
+    {
+        var prompt = Pieces.Encode("Which is red?\nA. the reddish circle\nB. the blue square");
+        var rows = Enumerable.Range(0, prompt.Count).Select(i => (long)i).ToList();
+        // "red" occurs once as a word (the question) and once inside "reddish", which does not count.
+        Assert.Equal(new long[] { 2 }, Assert.Single(ReadingPointers.InPrompt("red", Pieces.Encode("red"), Pieces, prompt, rows)).Keys);
+        Assert.Empty(ReadingPointers.InPrompt("the", Pieces.Encode("the"), Pieces, prompt, rows));          // twice
+        Assert.Empty(ReadingPointers.InPrompt("the circle", Pieces.Encode("the circle"), Pieces, prompt, rows)); // absent
+        Assert.Empty(ReadingPointers.InPrompt("Red", Pieces.Encode("red"), Pieces, prompt, rows));          // case-sensitive
+        Assert.Throws<ArgumentException>(() => ReadingPointers.InPrompt("red", Pieces.Encode("red"), Pieces, prompt, rows.Skip(1).ToList()));
+    }
+
     [Fact]
     public void TheLossIsMinusTheLogOfHeadZerosMassOnTheKeysAveragedOverLayersAndPointers()
     {

@@ -31,8 +31,9 @@ public abstract class EmbeddedFamily
     /// <param name="reconstruction">Weight of the auxiliary patch-reconstruction loss (0 = none; see <see cref="PatchReconstructionHead"/>).</param>
     /// <param name="symbols">Weight of the auxiliary symbol loss on images with known scenes (0 = none; see <see cref="SymbolTargets"/>).</param>
     /// <param name="pointer">Weight of the auxiliary reading-attention loss (0 = none; see <see cref="ReadingPointers"/>).</param>
+    /// <param name="copyPointer">Weight of the attention loss toward the option a multiple-choice answer copies (0 = none; see <see cref="ReadingPointers.InPrompt"/>).</param>
     /// <param name="glyphClasses">Weight of the symbol head's glyph cross-entropy (needs <paramref name="symbols"/>; see <see cref="SymbolHead"/>).</param>
-    public abstract TrainableModel Create(string folder, int seed, double reconstruction = 0, double symbols = 0, double pointer = 0, double glyphClasses = 0);
+    public abstract TrainableModel Create(string folder, int seed, double reconstruction = 0, double symbols = 0, double pointer = 0, double glyphClasses = 0, double copyPointer = 0);
     /// <summary>Every parameter under the name the family's loader reads (float32, detached).</summary>
     public abstract Dictionary<string, Tensor> CheckpointTensors(nn.Module module);
     /// <summary>The folder through the family's real loader, tokenizer attached.</summary>
@@ -63,12 +64,12 @@ public abstract class EmbeddedFamily
         public override void WriteFolder(string folder, IReadOnlyList<TrainingExample> examples) => EmbeddedLlava.WriteFolder(folder,
             examples.Select(e => Llava15Prompt.Build(e.Plan.Message, LlavaPromptStyle.VlmEvalKit).Replace(Llava15Prompt.ImagePlaceholder, " ")).Concat(examples.Select(e => e.Answer)));
 
-        public override TrainableModel Create(string folder, int seed, double reconstruction = 0, double symbols = 0, double pointer = 0, double glyphClasses = 0)
+        public override TrainableModel Create(string folder, int seed, double reconstruction = 0, double symbols = 0, double pointer = 0, double glyphClasses = 0, double copyPointer = 0)
         {
             var model = new Llava15Model(Llava15Config.Load(folder), new ParameterFactory(ScalarType.Float32, CPU));
             Trainer.Initialise(model, seed);
             var processor = ClipImageProcessor.FromPreprocessorConfig(Path.Combine(folder, "preprocessor_config.json"), LlavaImageAspect.PadToSquare);
-            return new TrainableModel(model, new LlavaTrainingFamily(model, Tokenizer(folder), processor, reconstruction, symbols, pointer, glyphClasses));
+            return new TrainableModel(model, new LlavaTrainingFamily(model, Tokenizer(folder), processor, reconstruction, symbols, pointer, glyphClasses, copyPointer));
         }
 
         public override Dictionary<string, Tensor> CheckpointTensors(nn.Module module) => Named(module, n => n);
@@ -81,13 +82,13 @@ public abstract class EmbeddedFamily
         public override string PromptFamily => ModelFamilies.Qwen25VL;
         public override void WriteFolder(string folder, IReadOnlyList<TrainingExample> examples) => EmbeddedQwen.WriteFolder(folder, EmbeddedQwen.Corpus(examples));
 
-        public override TrainableModel Create(string folder, int seed, double reconstruction = 0, double symbols = 0, double pointer = 0, double glyphClasses = 0)
+        public override TrainableModel Create(string folder, int seed, double reconstruction = 0, double symbols = 0, double pointer = 0, double glyphClasses = 0, double copyPointer = 0)
         {
             var model = new Qwen25VLModel(Qwen25VLConfig.Load(Path.Combine(folder, "config.json")), new ParameterFactory(ScalarType.Float32, CPU));
             QwenTrainingFamily.Initialise(model, seed);
             model.UseTokenizer(Tokenizer(folder));
             var processor = QwenImageProcessor.FromPreprocessorConfig(Path.Combine(folder, "preprocessor_config.json"));
-            return new TrainableModel(model, new QwenTrainingFamily(model, processor, reconstruction, symbols, pointer, glyphClasses));
+            return new TrainableModel(model, new QwenTrainingFamily(model, processor, reconstruction, symbols, pointer, glyphClasses, copyPointer));
         }
 
         // The module keeps the LLM under "language."; the hub files name it "model." / "lm_head.".
@@ -101,12 +102,12 @@ public abstract class EmbeddedFamily
         public override string PromptFamily => ModelFamilies.InternVL3;
         public override void WriteFolder(string folder, IReadOnlyList<TrainingExample> examples) => EmbeddedInternVL.WriteFolder(folder, EmbeddedInternVL.Corpus(examples));
 
-        public override TrainableModel Create(string folder, int seed, double reconstruction = 0, double symbols = 0, double pointer = 0, double glyphClasses = 0)
+        public override TrainableModel Create(string folder, int seed, double reconstruction = 0, double symbols = 0, double pointer = 0, double glyphClasses = 0, double copyPointer = 0)
         {
             var model = new InternVL3Model(InternVL3Config.Load(folder), new ParameterFactory(ScalarType.Float32, CPU));
             InternVLTrainingFamily.Initialise(model, seed);
             model.UseTokenizer(Tokenizer(folder));
-            return new TrainableModel(model, new InternVLTrainingFamily(model, reconstruction, symbols, pointer, glyphClasses));
+            return new TrainableModel(model, new InternVLTrainingFamily(model, reconstruction, symbols, pointer, glyphClasses, copyPointer));
         }
 
         public override Dictionary<string, Tensor> CheckpointTensors(nn.Module module) => Named(module, n => n);

@@ -15,7 +15,7 @@ namespace UniPrune.Engine.Training;
 /// Target: the answer's tokens then &lt;|im_end|&gt;. The model needs its tokenizer attached.
 /// </summary>
 public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstructionWeight = 0, double symbolWeight = 0, double pointerWeight = 0,
-    double glyphClassWeight = 0) : ITrainingFamily
+    double glyphClassWeight = 0, double copyPointerWeight = 0) : ITrainingFamily
 {
     public nn.Module Module => model;
 
@@ -28,7 +28,10 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstr
     /// <summary>Training-only attention loss toward the glyphs a reading answer spells (see <see cref="ReadingPointers"/>).</summary>
     private readonly ReadingPointerLoss? _pointer = pointerWeight > 0 ? new ReadingPointerLoss(pointerWeight) : null;
 
-    public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols, _pointer }.OfType<nn.Module>().ToList();
+    /// <summary>Training-only attention loss toward the option text a multiple-choice answer copies (see <see cref="ReadingPointers.InPrompt"/>).</summary>
+    private readonly ReadingPointerLoss? _copy = copyPointerWeight > 0 ? new ReadingPointerLoss(copyPointerWeight, "copy") : null;
+
+    public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols, _pointer, _copy }.OfType<nn.Module>().ToList();
 
     /// <inheritdoc/>
     public bool PackSharedImages { get; set; }
@@ -88,12 +91,13 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstr
                 var rows = TrainingTokens.RowsOf(prompt, TrainingTokens.Single(tokenizer, InternVL3Prompt.ImageContext));
                 pointers = ReadingPointers.For(scene, example.Answer, target[..^1], tokenizer, BoxesOf(exampleSlots[0]), rows);
             }
+            pointers = TrainingTokens.WithCopyPointers(pointers, _copy, example, prompt, TrainingTokens.Single(tokenizer, InternVL3Prompt.ImageContext), target, tokenizer);
             sequences.Add(new TeacherForcedSequence(embeds, positions, target, pointers));
         }
         if (PackSharedImages)
             sequences = PackedPrompt.Pack(sequences, batch.Select(e => e.FirstImageKey).ToList()).ToList();
         var (language, rotary) = model.TrainingDecoder;
-        var loss = TeacherForcedBatch.Loss(language, rotary, sequences, _pointer);
+        var loss = TeacherForcedBatch.Loss(language, rotary, sequences, _pointer, _copy);
         return (auxiliary is null ? loss : loss.Plus(auxiliary)).MoveToOuterDisposeScope();
     }
 

@@ -11,7 +11,7 @@ namespace UniPrune.Engine.Training;
 /// layout, LLaVA's split-on-&lt;image&gt; tokenisation, the CLIP feature layer and projector, the splice, the decoder.
 /// </summary>
 public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer tokenizer, ClipImageProcessor processor, double reconstructionWeight = 0,
-    double symbolWeight = 0, double pointerWeight = 0, double glyphClassWeight = 0) : ITrainingFamily
+    double symbolWeight = 0, double pointerWeight = 0, double glyphClassWeight = 0, double copyPointerWeight = 0) : ITrainingFamily
 {
     public nn.Module Module => model;
 
@@ -24,7 +24,10 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
     /// <summary>Training-only attention loss toward the glyphs a reading answer spells (see <see cref="ReadingPointers"/>).</summary>
     private readonly ReadingPointerLoss? _pointer = pointerWeight > 0 ? new ReadingPointerLoss(pointerWeight) : null;
 
-    public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols, _pointer }.OfType<nn.Module>().ToList();
+    /// <summary>Training-only attention loss toward the option text a multiple-choice answer copies (see <see cref="ReadingPointers.InPrompt"/>).</summary>
+    private readonly ReadingPointerLoss? _copy = copyPointerWeight > 0 ? new ReadingPointerLoss(copyPointerWeight, "copy") : null;
+
+    public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols, _pointer, _copy }.OfType<nn.Module>().ToList();
 
     /// <inheritdoc/>
     public bool PackSharedImages { get; set; }
@@ -94,11 +97,32 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
             var positions = HeldScalars.Arange(embeds.shape[0], ScalarType.Int64).unsqueeze(0);
             var pointers = images.Count == 1 && tokenBoxes.TryGetValue(imageRows[firstRow], out var boxes)
                 ? ReadingPointers.For(example.SceneOf(0), example.Answer, target[..^1], tokenizer, boxes, layout.SequenceIndices) : null;
+            if (_copy is not null && example.Sample is { Options.Count: > 0 })
+            {
+                var (textIds, textRows) = TextRows(prompt, images);
+                pointers = [.. pointers ?? [], .. ReadingPointers.InPrompt(example.Answer, target[..^1], tokenizer, textIds, textRows)];
+            }
             sequences.Add(new TeacherForcedSequence(embeds, positions, target, pointers));
         }
         if (PackSharedImages)
             sequences = PackedPrompt.Pack(sequences, batch.Select(e => e.FirstImageKey).ToList()).ToList();
-        var loss = TeacherForcedBatch.Loss(model.LanguageModel, null, sequences, _pointer);
+        var loss = TeacherForcedBatch.Loss(model.LanguageModel, null, sequences, _pointer, _copy);
         return (auxiliary is null ? loss : loss.Plus(auxiliary)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The prompt's text token ids and their sequence rows once each image sentinel has become its visual rows.</summary>
+    private static (List<long> Ids, List<long> Rows) TextRows(IReadOnlyList<long> prompt, IReadOnlyList<EncodedImage> images)
+    {
+        var ids = new List<long>();
+        var rows = new List<long>();
+        long row = 0;
+        int image = 0;
+        foreach (long id in prompt)
+        {
+            if (id == Llava15Config.ImageSentinel) { row += images[image++].TokenCount; continue; }
+            ids.Add(id);
+            rows.Add(row++);
+        }
+        return (ids, rows);
     }
 }

@@ -33,7 +33,7 @@ public sealed record TeacherForcedRows(Tensor AnswerLogits, Tensor Targets, long
 /// then &lt;|im_end|&gt;, where the template ends the assistant turn. The model needs its tokenizer attached.
 /// </summary>
 public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor processor, double reconstructionWeight = 0, double symbolWeight = 0,
-    double pointerWeight = 0, double glyphClassWeight = 0) : ITrainingFamily
+    double pointerWeight = 0, double glyphClassWeight = 0, double copyPointerWeight = 0) : ITrainingFamily
 {
     public nn.Module Module => model;
 
@@ -46,7 +46,10 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
     /// <summary>Training-only attention loss toward the glyphs a reading answer spells (see <see cref="ReadingPointers"/>).</summary>
     private readonly ReadingPointerLoss? _pointer = pointerWeight > 0 ? new ReadingPointerLoss(pointerWeight) : null;
 
-    public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols, _pointer }.OfType<nn.Module>().ToList();
+    /// <summary>Training-only attention loss toward the option text a multiple-choice answer copies (see <see cref="ReadingPointers.InPrompt"/>).</summary>
+    private readonly ReadingPointerLoss? _copy = copyPointerWeight > 0 ? new ReadingPointerLoss(copyPointerWeight, "copy") : null;
+
+    public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols, _pointer, _copy }.OfType<nn.Module>().ToList();
 
     /// <inheritdoc/>
     public bool PackSharedImages { get; set; }
@@ -71,7 +74,7 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
         if (PackSharedImages)
             sequences = PackedPrompt.Pack(sequences, batch.Select(e => e.FirstImageKey).ToList()).ToList();
         var (language, rotary) = model.TrainingDecoder;
-        var loss = TeacherForcedBatch.Loss(language, rotary, sequences, _pointer);
+        var loss = TeacherForcedBatch.Loss(language, rotary, sequences, _pointer, _copy);
         if (_reconstruction is not null && heads.PixelTokens.Count > 0)
             loss = loss.Plus(_reconstruction.Loss(cat(heads.PixelTokens, 0), cat(heads.Pixels, 0)).Times(reconstructionWeight));
         if (_symbols is not null && heads.SymbolTokens.Count > 0)
@@ -149,9 +152,11 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
     /// <summary>A one-image example's reading pointers (its merged tokens are the prompt's &lt;|image_pad|&gt; rows, in tower order).</summary>
     private IReadOnlyList<ReadingPointer>? Pointers(TrainingExample example, long[] prompt, long[] target, IReadOnlyList<EncodedImage> ordered, AuxiliaryTargets heads)
     {
-        if (_pointer is null || ordered.Count != 1 || !heads.TokenBoxes.TryGetValue(ordered[0], out var boxes)) return null;
-        var rows = TrainingTokens.RowsOf(prompt, TrainingTokens.Single(model.Tokenizer!, Qwen25VLPrompt.ImagePad));
-        return ReadingPointers.For(example.SceneOf(0), example.Answer, target[..^1], model.Tokenizer!, boxes, rows);
+        long pad = TrainingTokens.Single(model.Tokenizer!, Qwen25VLPrompt.ImagePad);
+        IReadOnlyList<ReadingPointer>? reading = _pointer is not null && ordered.Count == 1 && heads.TokenBoxes.TryGetValue(ordered[0], out var boxes)
+            ? ReadingPointers.For(example.SceneOf(0), example.Answer, target[..^1], model.Tokenizer!, boxes, TrainingTokens.RowsOf(prompt, pad))
+            : null;
+        return TrainingTokens.WithCopyPointers(reading, _copy, example, prompt, pad, target, model.Tokenizer!);
     }
 
     /// <summary>
@@ -173,6 +178,19 @@ internal static class TrainingTokens
     /// <summary>The rows of <paramref name="ids"/> that hold <paramref name="placeholder"/> (an image's tokens, in the order the tower returns them).</summary>
     public static IReadOnlyList<long> RowsOf(IReadOnlyList<long> ids, long placeholder) =>
         Enumerable.Range(0, ids.Count).Where(i => ids[i] == placeholder).Select(i => (long)i).ToList();
+
+    /// <summary>
+    /// <paramref name="reading"/> plus, when copy pointers are trained and the example is multiple choice, the pointers from
+    /// its answer to the option text in the prompt (whose ids are its rows; <paramref name="placeholder"/> rows are visual).
+    /// </summary>
+    public static IReadOnlyList<ReadingPointer>? WithCopyPointers(IReadOnlyList<ReadingPointer>? reading, ReadingPointerLoss? copy, TrainingExample example,
+        IReadOnlyList<long> prompt, long placeholder, long[] target, ITextTokenizer tokenizer)
+    {
+        if (copy is null || example.Sample is not { Options.Count: > 0 }) return reading;
+        var text = Enumerable.Range(0, prompt.Count).Where(i => prompt[i] != placeholder).ToList();
+        var copies = ReadingPointers.InPrompt(example.Answer, target[..^1], tokenizer, text.Select(i => prompt[i]).ToList(), text.Select(i => (long)i).ToList());
+        return [.. reading ?? [], .. copies];
+    }
 
     /// <summary>Every RMSNorm/LayerNorm weight 1 and bias 0, whatever its parameter is called (ln_q, mlp1.0).</summary>
     public static void NormsToIdentity(TorchSharp.torch.nn.Module model)

@@ -9,7 +9,8 @@ namespace UniPrune.Engine.Training;
 /// Training only: while predicting target token <paramref name="TargetIndex"/>, the decoder should look at the sequence
 /// rows <paramref name="Keys"/> — the visual tokens that show that token's characters.
 /// </summary>
-public sealed record ReadingPointer(int TargetIndex, long[] Keys);
+/// <param name="InPrompt">A copy pointer: the keys are prompt text rows (an option the answer copies), not visual rows.</param>
+public sealed record ReadingPointer(int TargetIndex, long[] Keys, bool InPrompt = false);
 
 /// <summary>
 /// Where a reading answer's characters are in the image. When the answer is written exactly once in the picture (an
@@ -37,24 +38,77 @@ public static class ReadingPointers
         if (places.Count != 1) return [];
         var (run, offset) = places[0];
         var pointers = new List<ReadingPointer>();
+        foreach (var (t, before, after) in CharacterSpans(answer, target, tokenizer) ?? [])
+        {
+            var keys = new List<long>();
+            for (int j = 0; j < tokenBoxes.Count; j++)
+                for (int c = before; c < after; c++)
+                    if (Shows(tokenBoxes[j], GlyphBox(run, offset + c))) { keys.Add(visualRows[j]); break; }
+            if (keys.Count > 0) pointers.Add(new ReadingPointer(t, [.. keys]));
+        }
+        return pointers;
+    }
+
+    /// <summary>
+    /// Copy pointers: a multiple-choice answer written as its option's text (or letter) is in the prompt already, and a
+    /// decoder that copies it must first look at it. When the answer occurs exactly once in the prompt as a whole word
+    /// (case-sensitive), each answer token points at the prompt tokens holding its characters. Looking there means having
+    /// chosen the option, so the loss also teaches matching the image against the options.
+    /// </summary>
+    /// <param name="promptIds">The prompt's text token ids (image placeholders left out).</param>
+    /// <param name="promptRows">The sequence row of each of <paramref name="promptIds"/>.</param>
+    public static IReadOnlyList<ReadingPointer> InPrompt(string answer, IReadOnlyList<long> target, ITextTokenizer tokenizer,
+        IReadOnlyList<long> promptIds, IReadOnlyList<long> promptRows)
+    {
+        if (promptIds.Count != promptRows.Count) throw new ArgumentException($"{promptIds.Count} prompt tokens for {promptRows.Count} rows");
+        if (answer.Length == 0) return [];
+        // Each token's text as it reads mid-sequence: decoded after an anchor (a SentencePiece decoder drops the leading
+        // space of a sequence's first piece, so decoding tokens one by one would glue the words together).
+        var anchor = tokenizer.Encode("a");
+        string anchorText = tokenizer.Decode(anchor);
+        var starts = new int[promptIds.Count + 1];
+        var text = new System.Text.StringBuilder();
+        for (int i = 0; i < promptIds.Count; i++)
+        {
+            starts[i] = text.Length;
+            string piece = tokenizer.Decode([.. anchor, promptIds[i]]);
+            text.Append(piece.StartsWith(anchorText, StringComparison.Ordinal) ? piece[anchorText.Length..] : tokenizer.Decode([promptIds[i]]));
+        }
+        starts[^1] = text.Length;
+        string prompt = text.ToString();
+        var places = new List<int>();
+        for (int at = prompt.IndexOf(answer, StringComparison.Ordinal); at >= 0 && places.Count < 2; at = prompt.IndexOf(answer, at + 1, StringComparison.Ordinal))
+            if ((at == 0 || !char.IsLetterOrDigit(prompt[at - 1])) && (at + answer.Length == prompt.Length || !char.IsLetterOrDigit(prompt[at + answer.Length])))
+                places.Add(at);
+        if (places.Count != 1) return [];
+        int offset = places[0];
+        var pointers = new List<ReadingPointer>();
+        foreach (var (t, before, after) in CharacterSpans(answer, target, tokenizer) ?? [])
+        {
+            var keys = Enumerable.Range(0, promptIds.Count).Where(i => starts[i] < offset + after && starts[i + 1] > offset + before).Select(i => promptRows[i]).ToArray();
+            if (keys.Length > 0) pointers.Add(new ReadingPointer(t, keys, InPrompt: true));
+        }
+        return pointers;
+    }
+
+    /// <summary>
+    /// For each answer token that adds characters, the answer characters [Before, After) it spells; null when the tokens do
+    /// not spell the answer character for character (case-insensitive), so no span is reliable.
+    /// </summary>
+    private static List<(int Token, int Before, int After)>? CharacterSpans(string answer, IReadOnlyList<long> target, ITextTokenizer tokenizer)
+    {
+        var spans = new List<(int, int, int)>();
         int before = 0;
         for (int t = 0; t < target.Count; t++)
         {
             string decoded = tokenizer.Decode(target.Take(t + 1).ToList());
             if (!answer.StartsWith(decoded, StringComparison.OrdinalIgnoreCase) && !decoded.StartsWith(answer, StringComparison.OrdinalIgnoreCase))
-                return [];   // the tokens do not spell the answer character for character: no reliable spans
+                return null;
             int after = Math.Min(decoded.Length, answer.Length);
-            if (after > before)
-            {
-                var keys = new List<long>();
-                for (int j = 0; j < tokenBoxes.Count; j++)
-                    for (int c = before; c < after; c++)
-                        if (Shows(tokenBoxes[j], GlyphBox(run, offset + c))) { keys.Add(visualRows[j]); break; }
-                if (keys.Count > 0) pointers.Add(new ReadingPointer(t, [.. keys]));
-            }
+            if (after > before) spans.Add((t, before, after));
             before = Math.Max(before, after);
         }
-        return before == answer.Length ? pointers : [];
+        return before == answer.Length ? spans : null;
     }
 
     /// <summary>Every place the answer is written (case-insensitive): the run and the index of its first character there.</summary>
@@ -85,9 +139,10 @@ public static class ReadingPointers
 /// mass that head 0 of every decoder layer puts on the pointer's keys, averaged over pointers and layers. One head per layer
 /// is asked to find the glyphs; the others stay free. Has no parameters and is never saved.
 /// </summary>
-public sealed class ReadingPointerLoss(double weight) : nn.Module(nameof(ReadingPointerLoss)), IAuxiliaryHead
+/// <param name="headName">What the training log calls it ("pointer" for reading, "copy" for copy pointers).</param>
+public sealed class ReadingPointerLoss(double weight, string headName = "pointer") : nn.Module(nameof(ReadingPointerLoss)), IAuxiliaryHead
 {
-    public string HeadName => "pointer";
+    public string HeadName => headName;
     public double Weight { get; } = weight > 0 ? weight : throw new ArgumentOutOfRangeException(nameof(weight), $"a pointer weight must be positive; got {weight}");
     public double LastLoss { get; private set; } = double.NaN;
 

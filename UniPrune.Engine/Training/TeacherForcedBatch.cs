@@ -28,14 +28,16 @@ public sealed record TeacherForcedSequence(Tensor Embeds, Tensor PositionIds, IR
 /// </summary>
 public static class TeacherForcedBatch
 {
-    /// <param name="pointer">When given, the answers' <see cref="TeacherForcedAnswer.Pointers"/> add its weighted attention loss.</param>
+    /// <param name="pointer">When given, the answers' reading <see cref="TeacherForcedAnswer.Pointers"/> add its weighted attention loss.</param>
+    /// <param name="copy">When given, the answers' copy pointers (<see cref="ReadingPointer.InPrompt"/>) add its weighted attention loss.</param>
     public static Tensor Loss(CausalLanguageModel language, IRotaryEmbedding? rotary, IReadOnlyList<TeacherForcedSequence> sequences,
-        ReadingPointerLoss? pointer = null)
+        ReadingPointerLoss? pointer = null, ReadingPointerLoss? copy = null)
     {
         using var scope = NewDisposeScope();
         // The rows whose attention a pointer supervises: the row before each pointed-at target token (it predicts that token).
-        var pointed = pointer is null ? [] : sequences.SelectMany((s, i) => s.Answers.SelectMany(a => (a.Pointers ?? [])
-            .Select(p => (Sequence: i, Row: (long)(a.End - a.Target.Length - 1 + p.TargetIndex), p.Keys)))).ToList();
+        var pointed = sequences.SelectMany((s, i) => s.Answers.SelectMany(a => (a.Pointers ?? [])
+            .Where(p => (p.InPrompt ? copy : pointer) is not null)
+            .Select(p => (Sequence: i, Row: (long)(a.End - a.Target.Length - 1 + p.TargetIndex), p.Keys, p.InPrompt)))).ToList();
         var attentionRows = pointed.Select(p => p.Row).Distinct().Order().ToArray();
         var (hidden, attention) = language.TrainingPass(sequences.Select(s => s.Embeds).ToList(), sequences.Select(s => s.PositionIds).ToList(), rotary,
             sequences.Any(s => s.Keep is not null) ? sequences.Select(s => s.Keep).ToList() : null, attentionRows);
@@ -66,8 +68,9 @@ public static class TeacherForcedBatch
         var logits = language.Head(language.FinalNorm(answerRows));
         var perToken = nn.functional.cross_entropy(logits, tensor(targets.ToArray(), dtype: ScalarType.Int64, device: device), reduction: nn.Reduction.None);
         var loss = perToken.mul(tensor(weights.ToArray(), device: device)).sum();
-        if (pointer is not null && pointed.Count > 0)
-            loss = loss.Plus(pointer.Loss(attention, pointed.Select(p => (p.Sequence, Array.BinarySearch(attentionRows, p.Row), p.Keys)).ToList()));
+        foreach (var (head, inPrompt) in new[] { (pointer, false), (copy, true) })
+            if (head is not null && pointed.Where(p => p.InPrompt == inPrompt).ToList() is { Count: > 0 } mine)
+                loss = loss.Plus(head.Loss(attention, mine.Select(p => (p.Sequence, Array.BinarySearch(attentionRows, p.Row), p.Keys)).ToList()));
         return loss.MoveToOuterDisposeScope();
     }
 }

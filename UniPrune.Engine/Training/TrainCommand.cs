@@ -12,7 +12,7 @@ namespace UniPrune.Engine.Training;
 /// answer tokens (the benchmark's own prompts), saves model.safetensors, reloads the folder through the family's real
 /// loader and scores it on the TEST split with the real scorers.
 /// <code>
-/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--glyph-max-scale 3] [--tower-lr-scale 1] [--reconstruction 0] [--symbols 0] [--read-pointer 0] [--glyph-classes 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
+/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--glyph-max-scale 3] [--tower-lr-scale 1] [--reconstruction 0] [--symbols 0] [--read-pointer 0] [--glyph-classes 0] [--copy-pointer 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--first-steps 0 --first-on captions] [--test-samples 60] [--threads 1]
 /// evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1]
 /// </code>
 /// </summary>
@@ -20,7 +20,7 @@ public static class TrainCommand
 {
     public const string Usage = """
         usage:
-          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--glyph-max-scale 3] [--tower-lr-scale 1] [--reconstruction 0] [--symbols 0] [--read-pointer 0] [--glyph-classes 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--test-samples 60] [--threads 1]
+          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--glyph-max-scale 3] [--tower-lr-scale 1] [--reconstruction 0] [--symbols 0] [--read-pointer 0] [--glyph-classes 0] [--copy-pointer 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--first-steps 0 --first-on captions] [--test-samples 60] [--threads 1]
           evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1] [--predictions FILE] [--methods divprune,fastv] [--retentions 0.333,0.222,0.111] [--pruning-test-samples 20]
           generate-suite --out DIR [--split test|train] [--samples 120]
         """;
@@ -54,7 +54,7 @@ public static class TrainCommand
         int seed = Int(options, "seed", 1);
         var settings = new TrainingSettings(seed, Int(options, "steps", 1500), Int(options, "accumulate", 4), Double(options, "lr", 1e-3),
             MicroBatch: options.ContainsKey("micro-batch") ? Int(options, "micro-batch", 0) : null, GroupByImage: Bool(options, "group-by-image", false), Pack: Bool(options, "pack", false),
-            TowerLearningRateScale: Double(options, "tower-lr-scale", 1.0));
+            TowerLearningRateScale: Double(options, "tower-lr-scale", 1.0), FirstPhaseSteps: Int(options, "first-steps", 0));
         if (!(settings.TowerLearningRateScale > 0)) throw new ArgumentException($"--tower-lr-scale '{settings.TowerLearningRateScale}' must be a positive factor");
         int trainSamples = Int(options, "train-samples", 400);
 
@@ -72,6 +72,9 @@ public static class TrainCommand
         // --glyph-classes W: the symbol head also classifies each glyph-covered token quarter (softmax over the glyph kinds).
         double glyphClasses = Double(options, "glyph-classes", 0);
         if (glyphClasses < 0 || glyphClasses > 0 && symbols == 0) throw new ArgumentException($"--glyph-classes {glyphClasses}: expected a weight ≥ 0, and --symbols W with it");
+        // --copy-pointer W: an attention loss from a multiple-choice answer's tokens to the option text they copy from the prompt.
+        double copyPointer = Double(options, "copy-pointer", 0);
+        if (copyPointer < 0) throw new ArgumentException($"--copy-pointer {copyPointer}: expected a weight ≥ 0");
         using var ledger = symbols > 0 || pointer > 0 ? SceneLedger.Record() : null;
         var train = SyntheticTrainingSet.Load(work, SyntheticSplit.Train, trainSamples, datasetList);
         bool balanceYesNo = Bool(options, "balance-yes-no", false);
@@ -79,6 +82,8 @@ public static class TrainCommand
         var choiceTargets = ChoiceTargetNames.TryGetValue(choiceName, out var parsed) ? parsed
             : throw new ArgumentException($"--choice-targets '{choiceName}' must be {string.Join(" or ", ChoiceTargetNames.Keys)}\n{Usage}");
         var examples = SyntheticTrainingSet.Examples(train, family.PromptFamily, balanceYesNo, ledger, choiceTargets).ToList();
+        // Where each source's examples lie in the list, for --first-on (benchmark tables are also named one by one).
+        var sources = new Dictionary<string, (int Start, int End)> { ["benchmark"] = (0, examples.Count) };
         int captions = Int(options, "captions", 0);
         int verify = Int(options, "verify", 0);
         bool reading = Bool(options, "read-captions", false);
@@ -92,24 +97,35 @@ public static class TrainCommand
             if (verify > 0) examples.AddRange(SyntheticTrainingSet.VerifyExamples(pictures, verify, seed, work, family.PromptFamily, ledger));
             if (attributes) examples.AddRange(SyntheticTrainingSet.AttributeExamples(pictures, seed, work, family.PromptFamily, ledger));
             if (reading) examples.AddRange(SyntheticTrainingSet.ReadingExamples(pictures, work, family.PromptFamily, ledger));
+            sources["captions"] = (sources["benchmark"].End, examples.Count);
         }
         int textPages = Int(options, "text-pages", 0);
-        if (textPages > 0) examples.AddRange(SyntheticTrainingSet.CaptionExamples(CaptionGenerator.TextPages(seed, textPages), withScenes: ledger is not null));
+        if (textPages > 0)
+        {
+            int start = examples.Count;
+            examples.AddRange(SyntheticTrainingSet.CaptionExamples(CaptionGenerator.TextPages(seed, textPages), withScenes: ledger is not null));
+            sources["text-pages"] = (start, examples.Count);
+        }
         // --glyph-strips N: N reading questions about one to three characters (the decoder's first step towards reading words).
         int glyphStrips = Int(options, "glyph-strips", 0);
         int glyphMaxScale = Int(options, "glyph-max-scale", 3);
         if (glyphMaxScale < 2) throw new ArgumentException($"--glyph-max-scale {glyphMaxScale}: the font's smallest suite scale is 2");
         if (glyphStrips > 0)
+        {
+            int start = examples.Count;
             examples.AddRange(SyntheticTrainingSet.ReadingExamples(CaptionGenerator.GlyphStrips(seed, glyphStrips, glyphMaxScale), work, family.PromptFamily, ledger, "OCRBench_GLYPHS"));
+            sources["glyph-strips"] = (start, examples.Count);
+        }
+        var firstPhase = FirstPhase(options, examples, sources, settings.FirstPhaseSteps);
         int withScenes = examples.Count(e => e.Scenes is { } s && s.Any(x => x is not null));
         family.WriteFolder(folder, examples);
         Console.WriteLine($"[train] {examples.Count} examples from {train.Count} datasets ({withScenes} with known scenes), tokenizer built ({clock.Elapsed.TotalSeconds:F0} s)");
 
         double reconstruction = Double(options, "reconstruction", 0);
-        using var model = family.Create(folder, seed, reconstruction, symbols, pointer, glyphClasses);
+        using var model = family.Create(folder, seed, reconstruction, symbols, pointer, glyphClasses, copyPointer);
         long parameterCount = model.ParameterCount;
         Console.WriteLine($"[train] {family.Name}: {parameterCount:N0} parameters, {settings.Steps} steps x {settings.Accumulate} examples, lr {settings.LearningRate}");
-        var logs = Trainer.Run(model.Family, examples, settings, log => Console.WriteLine($"[train] {log}"));
+        var logs = Trainer.Run(model.Family, examples, settings, log => Console.WriteLine($"[train] {log}"), firstPhase);
         double trainSeconds = clock.Elapsed.TotalSeconds;
 
         var tensors = family.CheckpointTensors(model.Module);
@@ -117,7 +133,7 @@ public static class TrainCommand
         var record = new Dictionary<string, object>
         {
             ["family"] = family.Name, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
-            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["verify_per_caption"] = verify, ["verify_attributes"] = attributes, ["read_captions"] = reading, ["text_pages"] = textPages, ["glyph_strips"] = glyphStrips, ["glyph_max_scale"] = glyphMaxScale, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["read_pointer_weight"] = pointer, ["glyph_class_weight"] = glyphClasses, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["pack"] = settings.Pack, ["tower_lr_scale"] = settings.TowerLearningRateScale, ["choice_targets"] = choiceName, ["examples"] = examples.Count,
+            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["verify_per_caption"] = verify, ["verify_attributes"] = attributes, ["read_captions"] = reading, ["text_pages"] = textPages, ["glyph_strips"] = glyphStrips, ["glyph_max_scale"] = glyphMaxScale, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["read_pointer_weight"] = pointer, ["glyph_class_weight"] = glyphClasses, ["copy_pointer_weight"] = copyPointer, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["pack"] = settings.Pack, ["tower_lr_scale"] = settings.TowerLearningRateScale, ["first_steps"] = settings.FirstPhaseSteps, ["first_on"] = options.GetValueOrDefault("first-on", ""), ["choice_targets"] = choiceName, ["examples"] = examples.Count,
             ["parameters"] = parameterCount, ["train_seconds"] = Math.Round(trainSeconds), ["final_loss"] = logs.Count > 0 ? Math.Round(logs[^1].Loss, 4) : double.NaN,
             ["threads"] = get_num_threads(),
         };
@@ -125,6 +141,30 @@ public static class TrainCommand
         Console.WriteLine($"[train] saved {folder} after {trainSeconds:F0} s");
         try { Directory.Delete(work, true); } catch (IOException) { }
         return Evaluate(options, folder);
+    }
+
+    /// <summary>
+    /// --first-steps N --first-on a,b: the examples the first N steps draw from — sources (benchmark, captions, text-pages,
+    /// glyph-strips) or benchmark tables by name (OCRBench); null without a first phase.
+    /// </summary>
+    private static List<int>? FirstPhase(Dictionary<string, string> options, IReadOnlyList<TrainingExample> examples,
+        IReadOnlyDictionary<string, (int Start, int End)> sources, int steps)
+    {
+        bool named = options.TryGetValue("first-on", out var list);
+        if (steps < 0) throw new ArgumentException($"--first-steps {steps}: expected a step count ≥ 0");
+        if (steps == 0) return named ? throw new ArgumentException("--first-on names the examples of a first phase: it needs --first-steps N") : null;
+        if (!named) throw new ArgumentException("--first-steps N needs --first-on with the sources or tables the first phase draws from");
+        var indices = new List<int>();
+        foreach (var name in list!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var picked = sources.TryGetValue(name, out var range) ? Enumerable.Range(range.Start, range.End - range.Start)
+                : Enumerable.Range(0, sources["benchmark"].End).Where(i => examples[i].Dataset == name).ToList();
+            if (!picked.Any())
+                throw new ArgumentException($"--first-on '{name}': no such examples; expected one of {string.Join(", ", sources.Keys)} or a benchmark table trained on");
+            indices.AddRange(picked);
+        }
+        Console.WriteLine($"[train] first {steps} steps on {list} ({indices.Count} examples)");
+        return indices;
     }
 
     private static int Evaluate(Dictionary<string, string> options, string folder)

@@ -31,11 +31,14 @@ public interface ITrainingFamily
 /// and its counterpart about the same picture (MME's yes/no pair, POPE's positive and negatives) land in the same step: their
 /// question-prior gradients cancel and what is left is the part that depends on the image. Other examples stay single
 /// (MMBench's circular copies share an image and an answer: grouping them only makes a step less varied).</param>
+/// <param name="FirstPhaseSteps">For this many optimizer steps only the first-phase examples given to <see cref="Trainer.Run"/> are
+/// visited (a curriculum: e.g. image-grounded captions before the benchmark questions); the learning-rate schedule runs over all steps.</param>
 /// <param name="Pack">Visit every image's examples one after another (all tables; groups shuffled) and have the family pack
 /// the prompts of a step that share an image into one sequence (<see cref="ITrainingFamily.PackSharedImages"/>), so the
 /// chat prefix and the image tokens are computed once per image rather than once per question.</param>
 public sealed record TrainingSettings(int Seed, int Steps, int Accumulate, double LearningRate, double WeightDecay = 0.01, int WarmupSteps = 50,
-    double ClipNorm = 1.0, int? MicroBatch = null, bool GroupByImage = false, bool Pack = false, double TowerLearningRateScale = 1.0);
+    double ClipNorm = 1.0, int? MicroBatch = null, bool GroupByImage = false, bool Pack = false, double TowerLearningRateScale = 1.0,
+    int FirstPhaseSteps = 0);
 
 /// <param name="Heads">Running mean of each auxiliary head's own (unweighted) loss, by head name.</param>
 public sealed record TrainingLog(int Step, double Loss, double Seconds, IReadOnlyDictionary<string, double>? Heads = null)
@@ -78,10 +81,15 @@ public static class Trainer
         name.StartsWith("vision_tower.", StringComparison.Ordinal) || name.StartsWith("vision_model.", StringComparison.Ordinal)
         || name.StartsWith("visual.", StringComparison.Ordinal) || name.StartsWith("model.visual.", StringComparison.Ordinal);
 
+    /// <param name="firstPhase">Indices into <paramref name="examples"/> the first <see cref="TrainingSettings.FirstPhaseSteps"/> steps draw from.</param>
     public static IReadOnlyList<TrainingLog> Run(ITrainingFamily family, IReadOnlyList<TrainingExample> examples, TrainingSettings settings,
-        Action<TrainingLog>? progress = null)
+        Action<TrainingLog>? progress = null, IReadOnlyList<int>? firstPhase = null)
     {
         if (examples.Count == 0) throw new ArgumentException("no training examples");
+        if (settings.FirstPhaseSteps > 0 && (firstPhase is not { Count: > 0 } || firstPhase.Any(i => i < 0 || i >= examples.Count)))
+            throw new ArgumentException($"a first phase of {settings.FirstPhaseSteps} steps needs first-phase examples: indices into the {examples.Count} examples");
+        var phaseExamples = firstPhase?.Select(i => examples[i]).ToList() ?? [];
+        var phaseQueue = new Queue<int>();
         var named = family.Module.named_parameters().Select(p => (Tower: IsVisionTower(p.name), p.parameter))
             .Concat(family.Auxiliary.SelectMany(h => h.parameters()).Select(p => (Tower: true, parameter: p))).ToList();
         var parameters = named.Select(p => p.parameter).ToList();
@@ -105,6 +113,12 @@ public static class Trainer
             var picked = new List<TrainingExample>();
             for (int k = 0; k < settings.Accumulate; k++)
             {
+                if (step < settings.FirstPhaseSteps)
+                {
+                    if (phaseQueue.Count == 0) foreach (var i in Epoch(phaseExamples, order, settings.GroupByImage, settings.Pack)) phaseQueue.Enqueue(i);
+                    picked.Add(phaseExamples[phaseQueue.Dequeue()]);
+                    continue;
+                }
                 if (queue.Count == 0) foreach (var i in Epoch(examples, order, settings.GroupByImage, settings.Pack)) queue.Enqueue(i);
                 picked.Add(examples[queue.Dequeue()]);
             }
