@@ -145,7 +145,7 @@ public class FamilyTrainingTests(ITestOutputHelper log)
                 Assert.True(packedGrads[i].allclose(unpackedGrads[i], 1e-4, 1e-6), $"gradient {i}: max difference {(packedGrads[i] - unpackedGrads[i]).abs().max().item<float>()}");
 
             // --reconstruction adds the head's term (same seed, same weights: the loss grows by the weighted MSE).
-            using (var withHead = family.Create(folder, seed: 5, reconstruction: 0.5))
+            using (var withHead = family.Create(folder, seed: 5, new AuxiliaryLosses(Reconstruction: 0.5)))
             using (no_grad())
             using (NewDisposeScope())
             {
@@ -158,7 +158,7 @@ public class FamilyTrainingTests(ITestOutputHelper log)
 
             // --symbols adds the symbol head's term on images with known scenes (every example here has them).
             Assert.All(examples, e => Assert.All(e.Scenes!, Assert.NotNull));
-            using (var withSymbols = family.Create(folder, seed: 5, symbols: 0.5))
+            using (var withSymbols = family.Create(folder, seed: 5, new AuxiliaryLosses(Symbols: 0.5)))
             using (no_grad())
             using (NewDisposeScope())
             {
@@ -175,12 +175,12 @@ public class FamilyTrainingTests(ITestOutputHelper log)
             var reading = examples.Where(e => e.Dataset == "OCRBench").ToList();
             Assert.NotEmpty(reading);
             reading.Add(reading[0]);
-            using (var withPointer = family.Create(folder, seed: 5, pointer: 0.5))
+            using (var withPointer = family.Create(folder, seed: 5, new AuxiliaryLosses(ReadPointer: 0.5)))
                 LlavaTrainingTests.AssertPointerTerm(trainable.Family, withPointer.Family, reading, 0.5, m => log.WriteLine($"{familyName}: {m}"));
             // --copy-pointer does the same for multiple-choice answers and the option text they copy from the prompt (MMBench here).
             var choices = examples.Where(e => e.Dataset == "MMBench_DEV_EN").ToList();
             choices.Add(choices[0]);
-            using (var withCopy = family.Create(folder, seed: 5, copyPointer: 0.5))
+            using (var withCopy = family.Create(folder, seed: 5, new AuxiliaryLosses(CopyPointer: 0.5)))
                 LlavaTrainingTests.AssertPointerTerm(trainable.Family, withCopy.Family, choices, 0.5, m => log.WriteLine($"{familyName}: copy {m}"));
 
             // ... and 30 AdamW steps lower the loss of the trainable copy.
@@ -200,6 +200,18 @@ public class FamilyTrainingTests(ITestOutputHelper log)
         {
             Directory.Delete(root, true);
         }
+    }
+
+    [Fact]
+    public void AuxiliaryLossWeightsMustBeNonNegativeAndGlyphClassesNeedTheSymbolHead()
+    {
+        Assert.Contains("copy pointer", Assert.Throws<ArgumentOutOfRangeException>(() => new AuxiliaryLosses(CopyPointer: -1).Validated()).Message);
+        Assert.Contains("reconstruction", Assert.Throws<ArgumentOutOfRangeException>(() => new AuxiliaryLosses(Reconstruction: double.NaN).Validated()).Message);
+        Assert.Contains("symbol head", Assert.Throws<ArgumentException>(() => new AuxiliaryLosses(GlyphClasses: 1).Validated()).Message);
+        var heads = new AuxiliaryHeads(16, new AuxiliaryLosses(Symbols: 1, GlyphClasses: 2, CopyPointer: 0.5));
+        Assert.Equal(["SymbolHead", "ReadingPointerLoss"], heads.Modules.Select(m => m.GetName()));
+        Assert.True(heads.NeedTokenBoxes);
+        Assert.Empty(new AuxiliaryHeads(16, null).Modules);
     }
 
     [Fact]

@@ -38,7 +38,7 @@ public class LlavaTrainingTests
 
             // One batched pass (images stacked through the tower, prompts right-padded) gives the mean of the one-by-one losses,
             // with the reconstruction and symbol terms too (every LLaVA image has the same 64 tokens).
-            var withHead = new LlavaTrainingFamily(model, tokenizer, processor, reconstructionWeight: 0.5, symbolWeight: 0.5);
+            var withHead = new LlavaTrainingFamily(model, tokenizer, processor, new AuxiliaryLosses(Reconstruction: 0.5, Symbols: 0.5));
             foreach (var f in new[] { family, withHead })
                 using (no_grad())
                 {
@@ -63,13 +63,13 @@ public class LlavaTrainingTests
             var reading = SyntheticTrainingSet.Examples(samples, ModelFamilies.Llava15, scenes: ledger).Where(e => e.Dataset == "OCRBench").ToList();
             Assert.NotEmpty(reading);
             reading.Add(reading[0]);   // a second question about the same picture, so packing makes a block after a shared prefix
-            AssertPointerTerm(family, new LlavaTrainingFamily(model, tokenizer, processor, pointerWeight: 0.5), reading, 0.5);
+            AssertPointerTerm(family, new LlavaTrainingFamily(model, tokenizer, processor, new AuxiliaryLosses(ReadPointer: 0.5)), reading, 0.5);
 
             // --copy-pointer: a multiple-choice answer's tokens point at the option text they copy (prompt rows after the image).
             var choices = SyntheticTrainingSet.Examples(SyntheticTrainingSet.Load(Path.Combine(folder, "choices"), SyntheticSplit.Train, 2, ["ScienceQA_TEST"]),
                 ModelFamilies.Llava15).ToList();
             choices.Add(choices[0]);
-            AssertPointerTerm(family, new LlavaTrainingFamily(model, tokenizer, processor, copyPointerWeight: 0.5), choices, 0.5);
+            AssertPointerTerm(family, new LlavaTrainingFamily(model, tokenizer, processor, new AuxiliaryLosses(CopyPointer: 0.5)), choices, 0.5);
 
             double before = Loss(family);
             Trainer.Run(family, examples, new TrainingSettings(Seed: 3, Steps: 12, Accumulate: 2, LearningRate: 3e-3, WarmupSteps: 2));

@@ -28,12 +28,8 @@ public abstract class EmbeddedFamily
     public abstract string PromptFamily { get; }
     public abstract void WriteFolder(string folder, IReadOnlyList<TrainingExample> examples);
     /// <summary>A model built from the folder's config, tokenizer and preprocessor, initialised from <paramref name="seed"/>.</summary>
-    /// <param name="reconstruction">Weight of the auxiliary patch-reconstruction loss (0 = none; see <see cref="PatchReconstructionHead"/>).</param>
-    /// <param name="symbols">Weight of the auxiliary symbol loss on images with known scenes (0 = none; see <see cref="SymbolTargets"/>).</param>
-    /// <param name="pointer">Weight of the auxiliary reading-attention loss (0 = none; see <see cref="ReadingPointers"/>).</param>
-    /// <param name="copyPointer">Weight of the attention loss toward the option a multiple-choice answer copies (0 = none; see <see cref="ReadingPointers.InPrompt"/>).</param>
-    /// <param name="glyphClasses">Weight of the symbol head's glyph cross-entropy (needs <paramref name="symbols"/>; see <see cref="SymbolHead"/>).</param>
-    public abstract TrainableModel Create(string folder, int seed, double reconstruction = 0, double symbols = 0, double pointer = 0, double glyphClasses = 0, double copyPointer = 0);
+    /// <param name="losses">The training-only losses to add (none when null; see <see cref="AuxiliaryLosses"/>).</param>
+    public abstract TrainableModel Create(string folder, int seed, AuxiliaryLosses? losses = null);
     /// <summary>Every parameter under the name the family's loader reads (float32, detached).</summary>
     public abstract Dictionary<string, Tensor> CheckpointTensors(nn.Module module);
     /// <summary>The folder through the family's real loader, tokenizer attached.</summary>
@@ -64,12 +60,12 @@ public abstract class EmbeddedFamily
         public override void WriteFolder(string folder, IReadOnlyList<TrainingExample> examples) => EmbeddedLlava.WriteFolder(folder,
             examples.Select(e => Llava15Prompt.Build(e.Plan.Message, LlavaPromptStyle.VlmEvalKit).Replace(Llava15Prompt.ImagePlaceholder, " ")).Concat(examples.Select(e => e.Answer)));
 
-        public override TrainableModel Create(string folder, int seed, double reconstruction = 0, double symbols = 0, double pointer = 0, double glyphClasses = 0, double copyPointer = 0)
+        public override TrainableModel Create(string folder, int seed, AuxiliaryLosses? losses = null)
         {
             var model = new Llava15Model(Llava15Config.Load(folder), new ParameterFactory(ScalarType.Float32, CPU));
             Trainer.Initialise(model, seed);
             var processor = ClipImageProcessor.FromPreprocessorConfig(Path.Combine(folder, "preprocessor_config.json"), LlavaImageAspect.PadToSquare);
-            return new TrainableModel(model, new LlavaTrainingFamily(model, Tokenizer(folder), processor, reconstruction, symbols, pointer, glyphClasses, copyPointer));
+            return new TrainableModel(model, new LlavaTrainingFamily(model, Tokenizer(folder), processor, losses));
         }
 
         public override Dictionary<string, Tensor> CheckpointTensors(nn.Module module) => Named(module, n => n);
@@ -82,13 +78,13 @@ public abstract class EmbeddedFamily
         public override string PromptFamily => ModelFamilies.Qwen25VL;
         public override void WriteFolder(string folder, IReadOnlyList<TrainingExample> examples) => EmbeddedQwen.WriteFolder(folder, EmbeddedQwen.Corpus(examples));
 
-        public override TrainableModel Create(string folder, int seed, double reconstruction = 0, double symbols = 0, double pointer = 0, double glyphClasses = 0, double copyPointer = 0)
+        public override TrainableModel Create(string folder, int seed, AuxiliaryLosses? losses = null)
         {
             var model = new Qwen25VLModel(Qwen25VLConfig.Load(Path.Combine(folder, "config.json")), new ParameterFactory(ScalarType.Float32, CPU));
             QwenTrainingFamily.Initialise(model, seed);
             model.UseTokenizer(Tokenizer(folder));
             var processor = QwenImageProcessor.FromPreprocessorConfig(Path.Combine(folder, "preprocessor_config.json"));
-            return new TrainableModel(model, new QwenTrainingFamily(model, processor, reconstruction, symbols, pointer, glyphClasses, copyPointer));
+            return new TrainableModel(model, new QwenTrainingFamily(model, processor, losses));
         }
 
         // The module keeps the LLM under "language."; the hub files name it "model." / "lm_head.".
@@ -102,12 +98,12 @@ public abstract class EmbeddedFamily
         public override string PromptFamily => ModelFamilies.InternVL3;
         public override void WriteFolder(string folder, IReadOnlyList<TrainingExample> examples) => EmbeddedInternVL.WriteFolder(folder, EmbeddedInternVL.Corpus(examples));
 
-        public override TrainableModel Create(string folder, int seed, double reconstruction = 0, double symbols = 0, double pointer = 0, double glyphClasses = 0, double copyPointer = 0)
+        public override TrainableModel Create(string folder, int seed, AuxiliaryLosses? losses = null)
         {
             var model = new InternVL3Model(InternVL3Config.Load(folder), new ParameterFactory(ScalarType.Float32, CPU));
             InternVLTrainingFamily.Initialise(model, seed);
             model.UseTokenizer(Tokenizer(folder));
-            return new TrainableModel(model, new InternVLTrainingFamily(model, reconstruction, symbols, pointer, glyphClasses, copyPointer));
+            return new TrainableModel(model, new InternVLTrainingFamily(model, losses));
         }
 
         public override Dictionary<string, Tensor> CheckpointTensors(nn.Module module) => Named(module, n => n);

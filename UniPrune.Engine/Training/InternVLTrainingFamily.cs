@@ -14,24 +14,14 @@ namespace UniPrune.Engine.Training;
 /// it), InternViT, pixel shuffle and mlp1 with autograd, the IMG_CONTEXT splice of <see cref="InternVL3Model.TeacherForcedLogits"/>.
 /// Target: the answer's tokens then &lt;|im_end|&gt;. The model needs its tokenizer attached.
 /// </summary>
-public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstructionWeight = 0, double symbolWeight = 0, double pointerWeight = 0,
-    double glyphClassWeight = 0, double copyPointerWeight = 0) : ITrainingFamily
+public sealed class InternVLTrainingFamily(InternVL3Model model, AuxiliaryLosses? losses = null) : ITrainingFamily
 {
     public nn.Module Module => model;
 
-    /// <summary>Auxiliary head (training only): each merged token predicts its 28-px group of its tile (see <see cref="PatchReconstructionHead"/>).</summary>
-    private readonly PatchReconstructionHead? _reconstruction = reconstructionWeight > 0 ? new PatchReconstructionHead(model.Config.Language.HiddenSize) : null;
+    /// <summary>The training-only heads (the reconstruction target: each merged token's 28-px group of its tile).</summary>
+    private readonly AuxiliaryHeads _heads = new(model.Config.Language.HiddenSize, losses);
 
-    /// <summary>Auxiliary head (training only): each merged token names the objects and glyphs under it (see <see cref="SymbolTargets"/>).</summary>
-    private readonly SymbolHead? _symbols = symbolWeight > 0 ? new SymbolHead(model.Config.Language.HiddenSize, glyphClassWeight) : null;
-
-    /// <summary>Training-only attention loss toward the glyphs a reading answer spells (see <see cref="ReadingPointers"/>).</summary>
-    private readonly ReadingPointerLoss? _pointer = pointerWeight > 0 ? new ReadingPointerLoss(pointerWeight) : null;
-
-    /// <summary>Training-only attention loss toward the option text a multiple-choice answer copies (see <see cref="ReadingPointers.InPrompt"/>).</summary>
-    private readonly ReadingPointerLoss? _copy = copyPointerWeight > 0 ? new ReadingPointerLoss(copyPointerWeight, "copy") : null;
-
-    public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols, _pointer, _copy }.OfType<nn.Module>().ToList();
+    public IReadOnlyList<nn.Module> Auxiliary => _heads.Modules;
 
     /// <inheritdoc/>
     public bool PackSharedImages { get; set; }
@@ -60,18 +50,18 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstr
         // Each prepared image's token regions, computed once for whichever heads need them.
         var tokenBoxes = new IReadOnlyList<Box>?[prepared.Count];
         IReadOnlyList<Box> BoxesOf(int i) => tokenBoxes[i] ??= TokenBoxes(prepared[i].Input);
-        if (_reconstruction is not null && inputs.Count > 0)
-            auxiliary = _reconstruction.Loss(cat(encoded.Select(e => e.Embeddings).ToList(), 0),
+        if (_heads.Reconstruction is { } reconstruction && inputs.Count > 0)
+            auxiliary = reconstruction.Loss(cat(encoded.Select(e => e.Embeddings).ToList(), 0),
                 PatchReconstructionHead.GridTargets(cat(inputs.Select(i => i.PixelValues).ToList(), 0), model.Config.TileSize / model.Config.TokenGrid))
-                .Times(reconstructionWeight);
-        if (_symbols is not null)
+                .Times(_heads.Weights.Reconstruction);
+        if (_heads.Symbols is { } symbolHead)
         {
             var withScenes = Enumerable.Range(0, prepared.Count).Where(i => prepared[i].Scene is not null).ToList();
             if (withScenes.Count > 0)
             {
                 var tokens = cat(withScenes.Select(i => encoded[i].Embeddings).ToList(), 0);
                 var targets = cat(withScenes.Select(i => SymbolTargets.For(prepared[i].Scene!, BoxesOf(i))).ToList(), 0);
-                var symbols = _symbols.Loss(tokens, targets.to(tokens.device)).Times(symbolWeight);
+                var symbols = symbolHead.Loss(tokens, targets.to(tokens.device)).Times(_heads.Weights.Symbols);
                 auxiliary = auxiliary is null ? symbols : auxiliary.Plus(symbols);
             }
         }
@@ -86,18 +76,18 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, double reconstr
             var (embeds, positions) = model.TeacherForcedInputs([.. prompt, .. target], ordered);
             // A one-image example's merged tokens are the prompt's <IMG_CONTEXT> rows, tile by tile then the thumbnail.
             IReadOnlyList<ReadingPointer>? pointers = null;
-            if (_pointer is not null && exampleSlots.Count == 1 && prepared[exampleSlots[0]].Scene is { } scene)
+            if (_heads.Pointer is not null && exampleSlots.Count == 1 && prepared[exampleSlots[0]].Scene is { } scene)
             {
                 var rows = TrainingTokens.RowsOf(prompt, TrainingTokens.Single(tokenizer, InternVL3Prompt.ImageContext));
                 pointers = ReadingPointers.For(scene, example.Answer, target[..^1], tokenizer, BoxesOf(exampleSlots[0]), rows);
             }
-            pointers = TrainingTokens.WithCopyPointers(pointers, _copy, example, prompt, TrainingTokens.Single(tokenizer, InternVL3Prompt.ImageContext), target, tokenizer);
+            pointers = TrainingTokens.WithCopyPointers(pointers, _heads.Copy, example, prompt, TrainingTokens.Single(tokenizer, InternVL3Prompt.ImageContext), target, tokenizer);
             sequences.Add(new TeacherForcedSequence(embeds, positions, target, pointers));
         }
         if (PackSharedImages)
             sequences = PackedPrompt.Pack(sequences, batch.Select(e => e.FirstImageKey).ToList()).ToList();
         var (language, rotary) = model.TrainingDecoder;
-        var loss = TeacherForcedBatch.Loss(language, rotary, sequences, _pointer, _copy);
+        var loss = TeacherForcedBatch.Loss(language, rotary, sequences, _heads.Pointer, _heads.Copy);
         return (auxiliary is null ? loss : loss.Plus(auxiliary)).MoveToOuterDisposeScope();
     }
 

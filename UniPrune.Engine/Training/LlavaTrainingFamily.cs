@@ -10,24 +10,14 @@ namespace UniPrune.Engine.Training;
 /// Teacher-forced loss of a LLaVA-1.5 model on one example, through the model's own prompt code: VLMEvalKit's chat
 /// layout, LLaVA's split-on-&lt;image&gt; tokenisation, the CLIP feature layer and projector, the splice, the decoder.
 /// </summary>
-public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer tokenizer, ClipImageProcessor processor, double reconstructionWeight = 0,
-    double symbolWeight = 0, double pointerWeight = 0, double glyphClassWeight = 0, double copyPointerWeight = 0) : ITrainingFamily
+public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer tokenizer, ClipImageProcessor processor, AuxiliaryLosses? losses = null) : ITrainingFamily
 {
     public nn.Module Module => model;
 
-    /// <summary>Auxiliary head (training only): each visual token predicts its own 14-px patch (see <see cref="PatchReconstructionHead"/>).</summary>
-    private readonly PatchReconstructionHead? _reconstruction = reconstructionWeight > 0 ? new PatchReconstructionHead(model.Config.Text.HiddenSize) : null;
+    /// <summary>The training-only heads (the reconstruction target: each token's 14-px patch).</summary>
+    private readonly AuxiliaryHeads _heads = new(model.Config.Text.HiddenSize, losses);
 
-    /// <summary>Auxiliary head (training only): each visual token names the objects and glyphs under it (see <see cref="SymbolTargets"/>).</summary>
-    private readonly SymbolHead? _symbols = symbolWeight > 0 ? new SymbolHead(model.Config.Text.HiddenSize, glyphClassWeight) : null;
-
-    /// <summary>Training-only attention loss toward the glyphs a reading answer spells (see <see cref="ReadingPointers"/>).</summary>
-    private readonly ReadingPointerLoss? _pointer = pointerWeight > 0 ? new ReadingPointerLoss(pointerWeight) : null;
-
-    /// <summary>Training-only attention loss toward the option text a multiple-choice answer copies (see <see cref="ReadingPointers.InPrompt"/>).</summary>
-    private readonly ReadingPointerLoss? _copy = copyPointerWeight > 0 ? new ReadingPointerLoss(copyPointerWeight, "copy") : null;
-
-    public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols, _pointer, _copy }.OfType<nn.Module>().ToList();
+    public IReadOnlyList<nn.Module> Auxiliary => _heads.Modules;
 
     /// <inheritdoc/>
     public bool PackSharedImages { get; set; }
@@ -53,12 +43,12 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
                 imageRows.Add(pixels.Count);
                 var decoded = ImageDecoder.Decode(image.Bytes, image.Origin);
                 using var input = processor.Process(decoded);
-                if ((_symbols is not null || _pointer is not null) && example.SceneOf(k) is { } scene)
+                if (_heads.NeedTokenBoxes && example.SceneOf(k) is { } scene)
                 {
                     // Token regions once per image, for whichever heads need them.
                     var boxes = SymbolTargets.LlavaTokens(processor, decoded.Width, decoded.Height, model.Config.Vision.PatchSize);
-                    if (_pointer is not null) tokenBoxes[pixels.Count] = boxes;
-                    if (_symbols is not null)
+                    if (_heads.Pointer is not null) tokenBoxes[pixels.Count] = boxes;
+                    if (_heads.Symbols is not null)
                     {
                         symbolRows.Add(pixels.Count);
                         symbolTargets.Add(SymbolTargets.For(scene, boxes));
@@ -71,12 +61,12 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
         {
             var stacked = stack(pixels, 0);
             tokens = model.VisualTokensForTraining(stacked);
-            if (_reconstruction is not null)
-                auxiliary = _reconstruction.Loss(tokens, PatchReconstructionHead.GridTargets(stacked, model.Config.Vision.PatchSize)).Times(reconstructionWeight);
+            if (_heads.Reconstruction is { } reconstruction)
+                auxiliary = reconstruction.Loss(tokens, PatchReconstructionHead.GridTargets(stacked, model.Config.Vision.PatchSize)).Times(_heads.Weights.Reconstruction);
             if (symbolRows.Count > 0)
             {
                 var picked = tokens.index_select(0, tensor(symbolRows.ToArray(), dtype: ScalarType.Int64, device: tokens.device));
-                var symbols = _symbols!.Loss(picked.reshape(-1, picked.shape[^1]), cat(symbolTargets, 0).to(tokens.device)).Times(symbolWeight);
+                var symbols = _heads.Symbols!.Loss(picked.reshape(-1, picked.shape[^1]), cat(symbolTargets, 0).to(tokens.device)).Times(_heads.Weights.Symbols);
                 auxiliary = auxiliary is null ? symbols : auxiliary.Plus(symbols);
             }
         }
@@ -97,7 +87,7 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
             var positions = HeldScalars.Arange(embeds.shape[0], ScalarType.Int64).unsqueeze(0);
             var pointers = images.Count == 1 && tokenBoxes.TryGetValue(imageRows[firstRow], out var boxes)
                 ? ReadingPointers.For(example.SceneOf(0), example.Answer, target[..^1], tokenizer, boxes, layout.SequenceIndices) : null;
-            if (_copy is not null && example.Sample is { Options.Count: > 0 })
+            if (_heads.Copy is not null && example.Sample is { Options.Count: > 0 })
             {
                 var (textIds, textRows) = TextRows(prompt, images);
                 pointers = [.. pointers ?? [], .. ReadingPointers.InPrompt(example.Answer, target[..^1], tokenizer, textIds, textRows)];
@@ -106,7 +96,7 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
         }
         if (PackSharedImages)
             sequences = PackedPrompt.Pack(sequences, batch.Select(e => e.FirstImageKey).ToList()).ToList();
-        var loss = TeacherForcedBatch.Loss(model.LanguageModel, null, sequences, _pointer, _copy);
+        var loss = TeacherForcedBatch.Loss(model.LanguageModel, null, sequences, _heads.Pointer, _heads.Copy);
         return (auxiliary is null ? loss : loss.Plus(auxiliary)).MoveToOuterDisposeScope();
     }
 

@@ -32,24 +32,14 @@ public sealed record TeacherForcedRows(Tensor AnswerLogits, Tensor Targets, long
 /// autograd, the splice and the M-RoPE ids of <see cref="Qwen25VLModel.TeacherForcedLogits"/>. Target: the answer's tokens
 /// then &lt;|im_end|&gt;, where the template ends the assistant turn. The model needs its tokenizer attached.
 /// </summary>
-public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor processor, double reconstructionWeight = 0, double symbolWeight = 0,
-    double pointerWeight = 0, double glyphClassWeight = 0, double copyPointerWeight = 0) : ITrainingFamily
+public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor processor, AuxiliaryLosses? losses = null) : ITrainingFamily
 {
     public nn.Module Module => model;
 
-    /// <summary>Auxiliary head (training only): each merged token predicts its 28-px merge unit (see <see cref="PatchReconstructionHead"/>).</summary>
-    private readonly PatchReconstructionHead? _reconstruction = reconstructionWeight > 0 ? new PatchReconstructionHead(model.Config.Text.HiddenSize) : null;
+    /// <summary>The training-only heads (the reconstruction target: each merged token's 28-px merge unit).</summary>
+    private readonly AuxiliaryHeads _heads = new(model.Config.Text.HiddenSize, losses);
 
-    /// <summary>Auxiliary head (training only): each merged token names the objects and glyphs under it (see <see cref="SymbolTargets"/>).</summary>
-    private readonly SymbolHead? _symbols = symbolWeight > 0 ? new SymbolHead(model.Config.Text.HiddenSize, glyphClassWeight) : null;
-
-    /// <summary>Training-only attention loss toward the glyphs a reading answer spells (see <see cref="ReadingPointers"/>).</summary>
-    private readonly ReadingPointerLoss? _pointer = pointerWeight > 0 ? new ReadingPointerLoss(pointerWeight) : null;
-
-    /// <summary>Training-only attention loss toward the option text a multiple-choice answer copies (see <see cref="ReadingPointers.InPrompt"/>).</summary>
-    private readonly ReadingPointerLoss? _copy = copyPointerWeight > 0 ? new ReadingPointerLoss(copyPointerWeight, "copy") : null;
-
-    public IReadOnlyList<nn.Module> Auxiliary => new nn.Module?[] { _reconstruction, _symbols, _pointer, _copy }.OfType<nn.Module>().ToList();
+    public IReadOnlyList<nn.Module> Auxiliary => _heads.Modules;
 
     /// <inheritdoc/>
     public bool PackSharedImages { get; set; }
@@ -74,11 +64,11 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
         if (PackSharedImages)
             sequences = PackedPrompt.Pack(sequences, batch.Select(e => e.FirstImageKey).ToList()).ToList();
         var (language, rotary) = model.TrainingDecoder;
-        var loss = TeacherForcedBatch.Loss(language, rotary, sequences, _pointer, _copy);
-        if (_reconstruction is not null && heads.PixelTokens.Count > 0)
-            loss = loss.Plus(_reconstruction.Loss(cat(heads.PixelTokens, 0), cat(heads.Pixels, 0)).Times(reconstructionWeight));
-        if (_symbols is not null && heads.SymbolTokens.Count > 0)
-            loss = loss.Plus(_symbols.Loss(cat(heads.SymbolTokens, 0), cat(heads.Symbols, 0)).Times(symbolWeight));
+        var loss = TeacherForcedBatch.Loss(language, rotary, sequences, _heads.Pointer, _heads.Copy);
+        if (_heads.Reconstruction is { } reconstruction && heads.PixelTokens.Count > 0)
+            loss = loss.Plus(reconstruction.Loss(cat(heads.PixelTokens, 0), cat(heads.Pixels, 0)).Times(_heads.Weights.Reconstruction));
+        if (_heads.Symbols is { } symbols && heads.SymbolTokens.Count > 0)
+            loss = loss.Plus(symbols.Loss(cat(heads.SymbolTokens, 0), cat(heads.Symbols, 0)).Times(_heads.Weights.Symbols));
         return loss.MoveToOuterDisposeScope();
     }
 
@@ -118,18 +108,18 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
         using var input = ProcessorFor(plan).Process(decoded, image.Origin);
         var encoded = model.EncodePixelsForTraining(input.PixelValues, input.Grid);
         var v = model.Config.Vision;
-        if (heads is not null && _reconstruction is not null)
+        if (heads is not null && _heads.Reconstruction is not null)
         {
             heads.PixelTokens.Add(encoded.Embeddings);
             heads.Pixels.Add(PatchReconstructionHead.QwenMergeUnitTargets(input.PixelValues, v.SpatialMergeSize, v.PatchSize, v.TemporalPatchSize));
         }
-        if (heads is not null && (_symbols is not null || _pointer is not null) && scene is not null)
+        if (heads is not null && _heads.NeedTokenBoxes && scene is not null)
         {
             // Token regions once per image, for whichever heads need them.
             var boxes = SymbolTargets.QwenTokens(decoded.Width, decoded.Height, input.ResizedImage.Width, input.ResizedImage.Height,
                 v.PatchSize * v.SpatialMergeSize);
-            if (_pointer is not null) heads.TokenBoxes[encoded] = boxes;
-            if (_symbols is not null)
+            if (_heads.Pointer is not null) heads.TokenBoxes[encoded] = boxes;
+            if (_heads.Symbols is not null)
             {
                 heads.SymbolTokens.Add(encoded.Embeddings);
                 heads.Symbols.Add(SymbolTargets.For(scene, boxes).to(encoded.Embeddings.device));
@@ -153,10 +143,10 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
     private IReadOnlyList<ReadingPointer>? Pointers(TrainingExample example, long[] prompt, long[] target, IReadOnlyList<EncodedImage> ordered, AuxiliaryTargets heads)
     {
         long pad = TrainingTokens.Single(model.Tokenizer!, Qwen25VLPrompt.ImagePad);
-        IReadOnlyList<ReadingPointer>? reading = _pointer is not null && ordered.Count == 1 && heads.TokenBoxes.TryGetValue(ordered[0], out var boxes)
+        IReadOnlyList<ReadingPointer>? reading = _heads.Pointer is not null && ordered.Count == 1 && heads.TokenBoxes.TryGetValue(ordered[0], out var boxes)
             ? ReadingPointers.For(example.SceneOf(0), example.Answer, target[..^1], model.Tokenizer!, boxes, TrainingTokens.RowsOf(prompt, pad))
             : null;
-        return TrainingTokens.WithCopyPointers(reading, _copy, example, prompt, pad, target, model.Tokenizer!);
+        return TrainingTokens.WithCopyPointers(reading, _heads.Copy, example, prompt, pad, target, model.Tokenizer!);
     }
 
     /// <summary>

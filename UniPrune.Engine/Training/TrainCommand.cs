@@ -64,18 +64,11 @@ public static class TrainCommand
         var datasetList = options.TryGetValue("datasets", out var d)
             ? d == "none" ? [] : d.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList()
             : null;
-        double symbols = Double(options, "symbols", 0);
-        // With --symbols the generators' scenes are remembered, so every training image can carry its symbol targets.
-        // --read-pointer W: an attention loss toward the glyphs a reading answer spells (needs the scenes too).
-        double pointer = Double(options, "read-pointer", 0);
-        if (pointer < 0) throw new ArgumentException($"--read-pointer {pointer}: expected a weight ≥ 0");
-        // --glyph-classes W: the symbol head also classifies each glyph-covered token quarter (softmax over the glyph kinds).
-        double glyphClasses = Double(options, "glyph-classes", 0);
-        if (glyphClasses < 0 || glyphClasses > 0 && symbols == 0) throw new ArgumentException($"--glyph-classes {glyphClasses}: expected a weight ≥ 0, and --symbols W with it");
-        // --copy-pointer W: an attention loss from a multiple-choice answer's tokens to the option text they copy from the prompt.
-        double copyPointer = Double(options, "copy-pointer", 0);
-        if (copyPointer < 0) throw new ArgumentException($"--copy-pointer {copyPointer}: expected a weight ≥ 0");
-        using var ledger = symbols > 0 || pointer > 0 ? SceneLedger.Record() : null;
+        // --reconstruction, --symbols, --read-pointer, --glyph-classes, --copy-pointer: training-only losses (see AuxiliaryLosses).
+        var losses = new AuxiliaryLosses(Double(options, "reconstruction", 0), Double(options, "symbols", 0), Double(options, "read-pointer", 0),
+            Double(options, "glyph-classes", 0), Double(options, "copy-pointer", 0)).Validated();
+        // The symbol head and the reading pointer need the scenes: the generators then remember them, so every training image carries them.
+        using var ledger = losses.Symbols > 0 || losses.ReadPointer > 0 ? SceneLedger.Record() : null;
         var train = SyntheticTrainingSet.Load(work, SyntheticSplit.Train, trainSamples, datasetList);
         bool balanceYesNo = Bool(options, "balance-yes-no", false);
         string choiceName = options.TryGetValue("choice-targets", out var ct) ? ct : "text";
@@ -121,8 +114,7 @@ public static class TrainCommand
         family.WriteFolder(folder, examples);
         Console.WriteLine($"[train] {examples.Count} examples from {train.Count} datasets ({withScenes} with known scenes), tokenizer built ({clock.Elapsed.TotalSeconds:F0} s)");
 
-        double reconstruction = Double(options, "reconstruction", 0);
-        using var model = family.Create(folder, seed, reconstruction, symbols, pointer, glyphClasses, copyPointer);
+        using var model = family.Create(folder, seed, losses);
         long parameterCount = model.ParameterCount;
         Console.WriteLine($"[train] {family.Name}: {parameterCount:N0} parameters, {settings.Steps} steps x {settings.Accumulate} examples, lr {settings.LearningRate}");
         var logs = Trainer.Run(model.Family, examples, settings, log => Console.WriteLine($"[train] {log}"), firstPhase);
@@ -133,7 +125,7 @@ public static class TrainCommand
         var record = new Dictionary<string, object>
         {
             ["family"] = family.Name, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
-            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["verify_per_caption"] = verify, ["verify_attributes"] = attributes, ["read_captions"] = reading, ["text_pages"] = textPages, ["glyph_strips"] = glyphStrips, ["glyph_max_scale"] = glyphMaxScale, ["reconstruction_weight"] = reconstruction, ["symbol_weight"] = symbols, ["read_pointer_weight"] = pointer, ["glyph_class_weight"] = glyphClasses, ["copy_pointer_weight"] = copyPointer, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["pack"] = settings.Pack, ["tower_lr_scale"] = settings.TowerLearningRateScale, ["first_steps"] = settings.FirstPhaseSteps, ["first_on"] = options.GetValueOrDefault("first-on", ""), ["choice_targets"] = choiceName, ["examples"] = examples.Count,
+            ["learning_rate"] = settings.LearningRate, ["train_samples_per_dataset"] = trainSamples, ["caption_examples"] = captions, ["verify_per_caption"] = verify, ["verify_attributes"] = attributes, ["read_captions"] = reading, ["text_pages"] = textPages, ["glyph_strips"] = glyphStrips, ["glyph_max_scale"] = glyphMaxScale, ["reconstruction_weight"] = losses.Reconstruction, ["symbol_weight"] = losses.Symbols, ["read_pointer_weight"] = losses.ReadPointer, ["glyph_class_weight"] = losses.GlyphClasses, ["copy_pointer_weight"] = losses.CopyPointer, ["balance_yes_no"] = balanceYesNo, ["group_by_image"] = settings.GroupByImage, ["pack"] = settings.Pack, ["tower_lr_scale"] = settings.TowerLearningRateScale, ["first_steps"] = settings.FirstPhaseSteps, ["first_on"] = options.GetValueOrDefault("first-on", ""), ["choice_targets"] = choiceName, ["examples"] = examples.Count,
             ["parameters"] = parameterCount, ["train_seconds"] = Math.Round(trainSeconds), ["final_loss"] = logs.Count > 0 ? Math.Round(logs[^1].Loss, 4) : double.NaN,
             ["threads"] = get_num_threads(),
         };
