@@ -88,7 +88,7 @@ public static class Trainer
         if (examples.Count == 0) throw new ArgumentException("no training examples");
         if (settings.FirstPhaseSteps > 0 && (firstPhase is not { Count: > 0 } || firstPhase.Any(i => i < 0 || i >= examples.Count)))
             throw new ArgumentException($"a first phase of {settings.FirstPhaseSteps} steps needs first-phase examples: indices into the {examples.Count} examples");
-        var phaseExamples = firstPhase?.Select(i => examples[i]).ToList() ?? [];
+        IReadOnlyList<TrainingExample> phaseExamples = firstPhase?.Select(i => examples[i]).ToList() ?? [];
         var phaseQueue = new Queue<int>();
         var named = family.Module.named_parameters().Select(p => (Tower: IsVisionTower(p.name), p.parameter))
             .Concat(family.Auxiliary.SelectMany(h => h.parameters()).Select(p => (Tower: true, parameter: p))).ToList();
@@ -113,14 +113,9 @@ public static class Trainer
             var picked = new List<TrainingExample>();
             for (int k = 0; k < settings.Accumulate; k++)
             {
-                if (step < settings.FirstPhaseSteps)
-                {
-                    if (phaseQueue.Count == 0) foreach (var i in Epoch(phaseExamples, order, settings.GroupByImage, settings.Pack)) phaseQueue.Enqueue(i);
-                    picked.Add(phaseExamples[phaseQueue.Dequeue()]);
-                    continue;
-                }
-                if (queue.Count == 0) foreach (var i in Epoch(examples, order, settings.GroupByImage, settings.Pack)) queue.Enqueue(i);
-                picked.Add(examples[queue.Dequeue()]);
+                var (pool, pending) = step < settings.FirstPhaseSteps ? (phaseExamples, phaseQueue) : (examples, queue);
+                if (pending.Count == 0) foreach (var i in Epoch(pool, order, settings.GroupByImage, settings.Pack)) pending.Enqueue(i);
+                picked.Add(pool[pending.Dequeue()]);
             }
             foreach (var chunk in picked.Chunk(Math.Max(1, settings.MicroBatch ?? settings.Accumulate)))
             {
