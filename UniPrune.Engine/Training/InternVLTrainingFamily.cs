@@ -81,7 +81,8 @@ public sealed class InternVLTrainingFamily(InternVL3Model model, AuxiliaryLosses
                 var rows = TrainingTokens.RowsOf(prompt, TrainingTokens.Single(tokenizer, InternVL3Prompt.ImageContext));
                 pointers = ReadingPointers.For(scene, example.Answer, target[..^1], tokenizer, BoxesOf(exampleSlots[0]), rows);
             }
-            pointers = TrainingTokens.WithCopyPointers(pointers, _heads.Copy, example, prompt, TrainingTokens.Single(tokenizer, InternVL3Prompt.ImageContext), target, tokenizer);
+            pointers = TrainingTokens.WithCopyPointers(pointers, _heads.Copy, example, target, tokenizer,
+                () => TrainingTokens.TextOf(prompt, TrainingTokens.Single(tokenizer, InternVL3Prompt.ImageContext)));
             sequences.Add(new TeacherForcedSequence(embeds, positions, target, pointers));
         }
         if (PackSharedImages)

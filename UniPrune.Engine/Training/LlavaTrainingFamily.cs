@@ -87,11 +87,7 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
             var positions = HeldScalars.Arange(embeds.shape[0], ScalarType.Int64).unsqueeze(0);
             var pointers = images.Count == 1 && tokenBoxes.TryGetValue(imageRows[firstRow], out var boxes)
                 ? ReadingPointers.For(example.SceneOf(0), example.Answer, target[..^1], tokenizer, boxes, layout.SequenceIndices) : null;
-            if (_heads.Copy is not null && example.Sample is { Options.Count: > 0 })
-            {
-                var (textIds, textRows) = TextRows(prompt, images);
-                pointers = [.. pointers ?? [], .. ReadingPointers.InPrompt(example.Answer, target[..^1], tokenizer, textIds, textRows)];
-            }
+            pointers = TrainingTokens.WithCopyPointers(pointers, _heads.Copy, example, target, tokenizer, () => TextOf(prompt, layout));
             sequences.Add(new TeacherForcedSequence(embeds, positions, target, pointers));
         }
         if (PackSharedImages)
@@ -100,19 +96,11 @@ public sealed class LlavaTrainingFamily(Llava15Model model, ITextTokenizer token
         return (auxiliary is null ? loss : loss.Plus(auxiliary)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The prompt's text token ids and their sequence rows once each image sentinel has become its visual rows.</summary>
-    private static (List<long> Ids, List<long> Rows) TextRows(IReadOnlyList<long> prompt, IReadOnlyList<EncodedImage> images)
+    /// <summary>The prompt's text token ids and their rows in the spliced sequence: the rows the splice gave no image token, in order.</summary>
+    private static (IReadOnlyList<long> Ids, IReadOnlyList<long> Rows) TextOf(long[] prompt, VisualLayout layout)
     {
-        var ids = new List<long>();
-        var rows = new List<long>();
-        long row = 0;
-        int image = 0;
-        foreach (long id in prompt)
-        {
-            if (id == Llava15Config.ImageSentinel) { row += images[image++].TokenCount; continue; }
-            ids.Add(id);
-            rows.Add(row++);
-        }
-        return (ids, rows);
+        var ids = prompt.Where(id => id != Llava15Config.ImageSentinel).ToList();
+        var visual = layout.SequenceIndices.ToHashSet();
+        return (ids, Enumerable.Range(0, layout.SequenceLength).Select(r => (long)r).Where(r => !visual.Contains(r)).Take(ids.Count).ToList());
     }
 }

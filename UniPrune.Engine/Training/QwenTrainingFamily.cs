@@ -146,7 +146,7 @@ public sealed class QwenTrainingFamily(Qwen25VLModel model, QwenImageProcessor p
         IReadOnlyList<ReadingPointer>? reading = _heads.Pointer is not null && ordered.Count == 1 && heads.TokenBoxes.TryGetValue(ordered[0], out var boxes)
             ? ReadingPointers.For(example.SceneOf(0), example.Answer, target[..^1], model.Tokenizer!, boxes, TrainingTokens.RowsOf(prompt, pad))
             : null;
-        return TrainingTokens.WithCopyPointers(reading, _heads.Copy, example, prompt, pad, target, model.Tokenizer!);
+        return TrainingTokens.WithCopyPointers(reading, _heads.Copy, example, target, model.Tokenizer!, () => TrainingTokens.TextOf(prompt, pad));
     }
 
     /// <summary>
@@ -171,15 +171,22 @@ internal static class TrainingTokens
 
     /// <summary>
     /// <paramref name="reading"/> plus, when copy pointers are trained and the example is multiple choice, the pointers from
-    /// its answer to the option text in the prompt (whose ids are its rows; <paramref name="placeholder"/> rows are visual).
+    /// its answer to the option text in the prompt; <paramref name="promptText"/> gives the prompt's text token ids and their
+    /// sequence rows, and is only asked for then.
     /// </summary>
     public static IReadOnlyList<ReadingPointer>? WithCopyPointers(IReadOnlyList<ReadingPointer>? reading, ReadingPointerLoss? copy, TrainingExample example,
-        IReadOnlyList<long> prompt, long placeholder, long[] target, ITextTokenizer tokenizer)
+        long[] target, ITextTokenizer tokenizer, Func<(IReadOnlyList<long> Ids, IReadOnlyList<long> Rows)> promptText)
     {
         if (copy is null || example.Sample is not { Options.Count: > 0 }) return reading;
-        var text = Enumerable.Range(0, prompt.Count).Where(i => prompt[i] != placeholder).ToList();
-        var copies = ReadingPointers.InPrompt(example.Answer, target[..^1], tokenizer, text.Select(i => prompt[i]).ToList(), text.Select(i => (long)i).ToList());
-        return [.. reading ?? [], .. copies];
+        var (ids, rows) = promptText();
+        return [.. reading ?? [], .. ReadingPointers.InPrompt(example.Answer, target[..^1], tokenizer, ids, rows)];
+    }
+
+    /// <summary>The text tokens of a prompt that holds one <paramref name="placeholder"/> id per visual row: their ids and rows.</summary>
+    public static (IReadOnlyList<long> Ids, IReadOnlyList<long> Rows) TextOf(IReadOnlyList<long> prompt, long placeholder)
+    {
+        var rows = Enumerable.Range(0, prompt.Count).Where(i => prompt[i] != placeholder).ToList();
+        return (rows.Select(i => prompt[i]).ToList(), rows.Select(i => (long)i).ToList());
     }
 
     /// <summary>Every RMSNorm/LayerNorm weight 1 and bias 0, whatever its parameter is called (ln_q, mlp1.0).</summary>
