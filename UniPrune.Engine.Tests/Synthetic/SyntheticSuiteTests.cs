@@ -20,7 +20,7 @@ public class SyntheticSuiteTests
         Assert.Equal(Digest(SyntheticSuite.Generate(name, SyntheticSplit.Test, 12)), Digest(SyntheticSuite.Generate(name, SyntheticSplit.Test, 12)));
 
     [Theory, MemberData(nameof(Names))]
-    public void TrainAndTestSplitsShareNoSample(string name)
+    public void TrainTestAndValidationSplitsShareNoSample(string name)
     {
         static HashSet<string> Keys(SyntheticTable t)
         {
@@ -30,7 +30,10 @@ public class SyntheticSuiteTests
         }
         var test = Keys(SyntheticSuite.Generate(name, SyntheticSplit.Test, 30));
         var train = Keys(SyntheticSuite.Generate(name, SyntheticSplit.Train, 30));
+        var validation = Keys(SyntheticSuite.Generate(name, SyntheticSplit.Validation, 30));
         Assert.Empty(test.Intersect(train));
+        Assert.Empty(validation.Intersect(train));
+        Assert.Empty(validation.Intersect(test));
     }
 
     [Theory, MemberData(nameof(Names))]

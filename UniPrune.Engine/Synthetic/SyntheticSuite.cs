@@ -2,13 +2,16 @@ using System.Globalization;
 
 namespace UniPrune.Engine.Synthetic;
 
-/// <summary>Which half of the suite: the disjoint training split or the benchmark's test split.</summary>
-public enum SyntheticSplit { Train, Test }
+/// <summary>
+/// Which part of the suite: the training split, the benchmark's test split, or the validation split the trainer selects
+/// checkpoints on (each from its own seeds, so the three are disjoint).
+/// </summary>
+public enum SyntheticSplit { Train, Test, Validation }
 
 /// <summary>
 /// The embedded benchmark: a deterministic, seeded generator of VLMEvalKit-format tables for the paper's six
 /// capability dimensions, each shaped and scored like its real counterpart (the "_SYN" suffix marks the file).
-/// The same seed always yields byte-identical files; train and test use disjoint seeds.
+/// The same seed always yields byte-identical files; train, test and validation use disjoint seeds.
 /// </summary>
 public static class SyntheticSuite
 {
@@ -50,7 +53,7 @@ public static class SyntheticSuite
     /// <summary>Samples per table of the committed TEST split (MME: images, two rows each).</summary>
     public const int CommittedSamples = 120;
 
-    public const string GenerateUsage = "generate-suite --out DIR [--split test|train] [--samples 120]";
+    public const string GenerateUsage = "generate-suite --out DIR [--split test|train|validation] [--samples 120]";
 
     /// <summary>The generate-suite verb: writes every table of a split as {name}_SYN.tsv and lists what it wrote.</summary>
     public static int GenerateCommand(IReadOnlyDictionary<string, string> options)
@@ -60,7 +63,8 @@ public static class SyntheticSuite
         {
             "test" => SyntheticSplit.Test,
             "train" => SyntheticSplit.Train,
-            var other => throw new ArgumentException($"--split '{other}' must be test or train\nusage: {GenerateUsage}"),
+            "validation" => SyntheticSplit.Validation,
+            var other => throw new ArgumentException($"--split '{other}' must be test, train or validation\nusage: {GenerateUsage}"),
         };
         int samples = CommittedSamples;
         if (options.TryGetValue("samples", out var n) && !(int.TryParse(n, NumberStyles.Integer, CultureInfo.InvariantCulture, out samples) && samples > 0))

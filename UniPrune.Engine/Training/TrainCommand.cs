@@ -12,7 +12,7 @@ namespace UniPrune.Engine.Training;
 /// answer tokens (the benchmark's own prompts), saves model.safetensors, reloads the folder through the family's real
 /// loader and scores it on the TEST split with the real scorers.
 /// <code>
-/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--glyph-max-scale 3] [--tower-lr-scale 1] [--reconstruction 0] [--symbols 0] [--read-pointer 0] [--glyph-classes 0] [--copy-pointer 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--first-steps 0 --first-on captions] [--test-samples 60] [--threads 1]
+/// train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--glyph-max-scale 3] [--tower-lr-scale 1] [--reconstruction 0] [--symbols 0] [--read-pointer 0] [--glyph-classes 0] [--copy-pointer 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--first-steps 0 --first-on captions] [--select-every 0] [--validation-samples 24] [--test-samples 60] [--threads 1]
 /// evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1]
 /// </code>
 /// </summary>
@@ -20,9 +20,9 @@ public static class TrainCommand
 {
     public const string Usage = """
         usage:
-          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--glyph-max-scale 3] [--tower-lr-scale 1] [--reconstruction 0] [--symbols 0] [--read-pointer 0] [--glyph-classes 0] [--copy-pointer 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--first-steps 0 --first-on captions] [--test-samples 60] [--threads 1]
+          train    --family llava|qwen|internvl --out DIR [--seed 1] [--steps 1500] [--accumulate 4] [--lr 0.001] [--train-samples 400] [--captions 0] [--verify 0] [--verify-attributes false] [--read-captions false] [--text-pages 0] [--glyph-strips 0] [--glyph-max-scale 3] [--tower-lr-scale 1] [--reconstruction 0] [--symbols 0] [--read-pointer 0] [--glyph-classes 0] [--copy-pointer 0] [--balance-yes-no false] [--group-by-image false] [--pack false] [--choice-targets text|letter-unless-circular] [--first-steps 0 --first-on captions] [--select-every 0] [--validation-samples 24] [--test-samples 60] [--threads 1]
           evaluate --family llava|qwen|internvl --model DIR [--test-samples 60] [--threads 1] [--predictions FILE] [--methods divprune,fastv] [--retentions 0.333,0.222,0.111] [--pruning-test-samples 20]
-          generate-suite --out DIR [--split test|train] [--samples 120]
+          generate-suite --out DIR [--split test|train|validation] [--samples 120]
         """;
 
     /// <summary>--choice-targets values, also what training.json records (and what --predictions reads back for the target column).</summary>
@@ -54,7 +54,8 @@ public static class TrainCommand
         int seed = Int(options, "seed", 1);
         var settings = new TrainingSettings(seed, Int(options, "steps", 1500), Int(options, "accumulate", 4), Double(options, "lr", 1e-3),
             MicroBatch: options.ContainsKey("micro-batch") ? Int(options, "micro-batch", 0) : null, GroupByImage: Bool(options, "group-by-image", false), Pack: Bool(options, "pack", false),
-            TowerLearningRateScale: Double(options, "tower-lr-scale", 1.0), FirstPhaseSteps: Int(options, "first-steps", 0));
+            TowerLearningRateScale: Double(options, "tower-lr-scale", 1.0), FirstPhaseSteps: Int(options, "first-steps", 0),
+            CheckpointEvery: Int(options, "select-every", 0));
         if (!(settings.TowerLearningRateScale > 0)) throw new ArgumentException($"--tower-lr-scale '{settings.TowerLearningRateScale}' must be a positive factor");
         int trainSamples = Int(options, "train-samples", 400);
 
@@ -117,11 +118,19 @@ public static class TrainCommand
         using var model = family.Create(folder, seed, losses);
         long parameterCount = model.ParameterCount;
         Console.WriteLine($"[train] {family.Name}: {parameterCount:N0} parameters, {settings.Steps} steps x {settings.Accumulate} examples, lr {settings.LearningRate}");
-        var logs = Trainer.Run(model.Family, examples, settings, log => Console.WriteLine($"[train] {log}"), firstPhase);
+        // --select-every N: score the weights on the VALIDATION split every N steps and after the last, keep the best (CheckpointSelector).
+        int validationSamples = Int(options, "validation-samples", 24);
+        if (settings.CheckpointEvery == 0 && options.ContainsKey("validation-samples"))
+            throw new ArgumentException("--validation-samples sizes the split --select-every scores checkpoints on: it needs --select-every N");
+        var selector = settings.CheckpointEvery > 0 ? new CheckpointSelector(family, folder, work, validationSamples) : null;
+        var logs = Trainer.Run(model.Family, examples, settings, log => Console.WriteLine($"[train] {log}"), firstPhase,
+            selector is null ? null : step => selector.Consider(step, model.Module));
+        CheckpointScore? selected = selector?.Restore();
+        if (selected is not null) Console.WriteLine($"[select] kept step {selected.Step} (validation mean {selected.ValidationMean:F1})");
         double trainSeconds = clock.Elapsed.TotalSeconds;
 
-        var tensors = family.CheckpointTensors(model.Module);
-        Core.SafetensorsWriter.Write(Path.Combine(folder, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        if (selector is null)
+            Core.SafetensorsWriter.Write(Path.Combine(folder, "model.safetensors"), family.CheckpointTensors(model.Module), new Dictionary<string, string> { ["format"] = "pt" });
         var record = new Dictionary<string, object>
         {
             ["family"] = family.Name, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
@@ -129,6 +138,13 @@ public static class TrainCommand
             ["parameters"] = parameterCount, ["train_seconds"] = Math.Round(trainSeconds), ["final_loss"] = logs.Count > 0 ? Math.Round(logs[^1].Loss, 4) : double.NaN,
             ["threads"] = get_num_threads(),
         };
+        if (selector is not null)
+        {
+            record["select_every"] = settings.CheckpointEvery;
+            record["validation_samples"] = validationSamples;
+            record["selected_step"] = selected!.Step;
+            record["validation"] = selector.History.Select(h => new Dictionary<string, object> { ["step"] = h.Step, ["mean"] = Math.Round(h.ValidationMean, 2) }).ToList();
+        }
         File.WriteAllText(Path.Combine(folder, "training.json"), JsonSerializer.Serialize(record, new JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"[train] saved {folder} after {trainSeconds:F0} s");
         try { Directory.Delete(work, true); } catch (IOException) { }

@@ -36,9 +36,11 @@ public interface ITrainingFamily
 /// <param name="Pack">Visit every image's examples one after another (all tables; groups shuffled) and have the family pack
 /// the prompts of a step that share an image into one sequence (<see cref="ITrainingFamily.PackSharedImages"/>), so the
 /// chat prefix and the image tokens are computed once per image rather than once per question.</param>
+/// <param name="CheckpointEvery">Call <see cref="Trainer.Run"/>'s checkpoint callback after every this many steps
+/// and after the last (0 = only after the last, and only when a callback is given).</param>
 public sealed record TrainingSettings(int Seed, int Steps, int Accumulate, double LearningRate, double WeightDecay = 0.01, int WarmupSteps = 50,
     double ClipNorm = 1.0, int? MicroBatch = null, bool GroupByImage = false, bool Pack = false, double TowerLearningRateScale = 1.0,
-    int FirstPhaseSteps = 0);
+    int FirstPhaseSteps = 0, int CheckpointEvery = 0);
 
 /// <param name="Heads">Running mean of each auxiliary head's own (unweighted) loss, by head name.</param>
 public sealed record TrainingLog(int Step, double Loss, double Seconds, IReadOnlyDictionary<string, double>? Heads = null)
@@ -82,10 +84,13 @@ public static class Trainer
         || name.StartsWith("visual.", StringComparison.Ordinal) || name.StartsWith("model.visual.", StringComparison.Ordinal);
 
     /// <param name="firstPhase">Indices into <paramref name="examples"/> the first <see cref="TrainingSettings.FirstPhaseSteps"/> steps draw from.</param>
+    /// <param name="checkpoint">Called with the step count after every <see cref="TrainingSettings.CheckpointEvery"/> steps and after
+    /// the last (e.g. to score the weights on a validation split); it must not change the module.</param>
     public static IReadOnlyList<TrainingLog> Run(ITrainingFamily family, IReadOnlyList<TrainingExample> examples, TrainingSettings settings,
-        Action<TrainingLog>? progress = null, IReadOnlyList<int>? firstPhase = null)
+        Action<TrainingLog>? progress = null, IReadOnlyList<int>? firstPhase = null, Action<int>? checkpoint = null)
     {
         if (examples.Count == 0) throw new ArgumentException("no training examples");
+        if (settings.CheckpointEvery < 0) throw new ArgumentException($"a checkpoint every {settings.CheckpointEvery} steps: expected a step count ≥ 0");
         if (settings.FirstPhaseSteps > 0 && (firstPhase is not { Count: > 0 } || firstPhase.Any(i => i < 0 || i >= examples.Count)))
             throw new ArgumentException($"a first phase of {settings.FirstPhaseSteps} steps needs first-phase examples: indices into the {examples.Count} examples");
         IReadOnlyList<TrainingExample> phaseExamples = firstPhase?.Select(i => examples[i]).ToList() ?? [];
@@ -153,6 +158,8 @@ public static class Trainer
                 logs.Add(log);
                 progress?.Invoke(log);
             }
+            if (checkpoint is not null && (step + 1 == settings.Steps || settings.CheckpointEvery > 0 && (step + 1) % settings.CheckpointEvery == 0))
+                using (no_grad()) checkpoint(step + 1);
         }
         family.Module.eval();
         return logs;
