@@ -45,7 +45,7 @@ public sealed class CheckpointSelector
     {
         var clock = Stopwatch.StartNew();
         string weights = Path.Combine(folder, "model.safetensors");
-        Core.SafetensorsWriter.Write(weights, family.CheckpointTensors(module), new Dictionary<string, string> { ["format"] = "pt" });
+        family.SaveWeights(folder, module);
         double mean;
         using (var model = family.Load(folder))
             mean = validation.Select(t => SyntheticEvaluator.Evaluate(model, family.PromptFamily, t.Key, t.Value).Accuracy).Average();

@@ -32,6 +32,9 @@ public abstract class EmbeddedFamily
     public abstract TrainableModel Create(string folder, int seed, AuxiliaryLosses? losses = null);
     /// <summary>Every parameter under the name the family's loader reads (float32, detached).</summary>
     public abstract Dictionary<string, Tensor> CheckpointTensors(nn.Module module);
+    /// <summary>Writes the module's weights as the folder's model.safetensors, under the names the family's loader reads.</summary>
+    public void SaveWeights(string folder, nn.Module module) =>
+        Core.SafetensorsWriter.Write(Path.Combine(folder, "model.safetensors"), CheckpointTensors(module), new Dictionary<string, string> { ["format"] = "pt" });
     /// <summary>The folder through the family's real loader, tokenizer attached.</summary>
     public abstract IVisionLanguageModel Load(string folder);
 

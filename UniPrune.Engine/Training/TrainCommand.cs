@@ -129,8 +129,7 @@ public static class TrainCommand
         if (selected is not null) Console.WriteLine($"[select] kept step {selected.Step} (validation mean {selected.ValidationMean:F1})");
         double trainSeconds = clock.Elapsed.TotalSeconds;
 
-        if (selector is null)
-            Core.SafetensorsWriter.Write(Path.Combine(folder, "model.safetensors"), family.CheckpointTensors(model.Module), new Dictionary<string, string> { ["format"] = "pt" });
+        if (selector is null) family.SaveWeights(folder, model.Module);
         var record = new Dictionary<string, object>
         {
             ["family"] = family.Name, ["seed"] = seed, ["steps"] = settings.Steps, ["accumulate"] = settings.Accumulate,
