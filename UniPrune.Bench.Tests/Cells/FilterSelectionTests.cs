@@ -14,7 +14,7 @@ public sealed class FilterSelectionTests
     [Theory]
     [InlineData("Method=DivPrune")]
     [InlineData("Model=llava-1.5-7b&Ratio=11.1")]
-    public void A_trait_filter_runs_exactly_the_matching_cells(string filter)
+    public async Task A_trait_filter_runs_exactly_the_matching_cells(string filter)
     {
         var manifest = BenchManifest.Load(BenchEnvironment.FromProcess().ManifestPath);
         var expected = manifest.Cells.Where(CellFilter.Parse(filter).Matches).Select(c => c.Id).Order(StringComparer.Ordinal).ToList();
@@ -30,9 +30,9 @@ public sealed class FilterSelectionTests
             info.Environment.Remove("UNIPRUNE_ACCEPT");
             using var process = Process.Start(info)!;
             var stderr = process.StandardError.ReadToEndAsync();
-            var output = process.StandardOutput.ReadToEnd();
-            process.WaitForExit();
-            Assert.True(process.ExitCode == 0, $"dotnet test --filter \"{filter}\" exited {process.ExitCode}:\n{output}\n{stderr.Result}");
+            var output = await process.StandardOutput.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            Assert.True(process.ExitCode == 0, $"dotnet test --filter \"{filter}\" exited {process.ExitCode}:\n{output}\n{await stderr}");
 
             var ran = File.ReadAllLines(listFile).Select(l => l.Split('\t')).ToList();
             Assert.Equal(expected, ran.Select(r => r[0]).Order(StringComparer.Ordinal));

@@ -29,8 +29,11 @@ public sealed class PrefillSavingChecks(BenchSession session, ITestOutputHelper 
         return rows;
     }
 
+    // 'tier' is unused in the body: the row-trait discoverer reads the parameter names (Model, Tier) as the row's traits.
+#pragma warning disable xUnit1026
     [RowTraitTheory, MemberData(nameof(Checks))]
     public void Cell(string cell, string model, string tier, string cells)
+#pragma warning restore xUnit1026
     {
         Skip.If(model.Length == 0, $"{cell}: {TimingBudgets.PathFor(session.Run.Environment.BaselinesRoot, DeviceClock.DeviceClass)} declares no prefillSavings budget");
         if (Environment.GetEnvironmentVariable(BenchSession.ListOnlyVariable) is { Length: > 0 }) return;

@@ -82,7 +82,7 @@ public sealed class GoldenSet : IDisposable
 
     /// <summary>Stems of the pruning references (pruning/pre_llm_keep12, …) in this folder.</summary>
     public IReadOnlyList<string> PruningReferences => Directory.Exists(Path.Combine(Folder, "pruning"))
-        ? Directory.GetFiles(Path.Combine(Folder, "pruning"), "*_keep*.json").Select(Path.GetFileNameWithoutExtension).Order().ToList()!
+        ? Directory.GetFiles(Path.Combine(Folder, "pruning"), "*_keep*.json").Select(path => Path.GetFileNameWithoutExtension(path)).Order().ToList()
         : [];
 
     public JsonDocument PruningJson(string reference) => JsonDocument.Parse(File.ReadAllText(Path.Combine(Folder, "pruning", reference + ".json")));

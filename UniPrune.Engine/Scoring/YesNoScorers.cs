@@ -192,7 +192,7 @@ public static class PopeScorer
             samples.Add(new SampleScore(sample.Index, extracted[i], score, logs[i]));
             // "Unknown" is a "No" prediction for P/R/F1 but wrong for accuracy.
             string? categories = sample.Category;
-            foreach (string? split in categories is null ? [null] : categories.Split(','))
+            foreach (string? split in categories is null ? [null] : (string?[])categories.Split(','))
                 records.Add((split, answer == "Yes", extracted[i] == "Yes", score));
         }
 

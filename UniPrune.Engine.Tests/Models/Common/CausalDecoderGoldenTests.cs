@@ -131,6 +131,7 @@ public sealed class CausalDecoderGoldenTests(ITestOutputHelper log)
         Assert.Equal(reduced, output.SequenceLength);
         Assert.Equal(5, output.Layout!.Count);
         Assert.Equal(reduced, session.NextPosition);   // renumbered: the reduced length
+        Assert.NotNull(hooks.CacheLengthsSeen);
         Assert.Equal([f.PromptLength, f.PromptLength, reduced, reduced], hooks.CacheLengthsSeen);
         Assert.Equal(3, session.Cache.Length(0));
         Assert.Equal(f.PromptLength, session.Cache.Length(1));
