@@ -44,7 +44,6 @@ public sealed class CheckpointSelector
     public CheckpointScore Consider(int step, nn.Module module)
     {
         var clock = Stopwatch.StartNew();
-        string weights = Path.Combine(folder, "model.safetensors");
         family.SaveWeights(folder, module);
         double mean;
         using (var model = family.Load(folder))
@@ -53,7 +52,7 @@ public sealed class CheckpointSelector
         var score = new CheckpointScore(step, mean, clock.Elapsed.TotalSeconds);
         history.Add(score);
         bool better = previous is null || mean > previous.ValidationMean;
-        if (better) File.Copy(weights, bestPath, overwrite: true);
+        if (better) File.Copy(EmbeddedFamily.WeightsPath(folder), bestPath, overwrite: true);
         Console.WriteLine($"[select] step {step,5}  validation mean {mean:F1}{(better ? "  (best so far)" : "")}  {score.Seconds:F0} s");
         return score;
     }
@@ -62,7 +61,7 @@ public sealed class CheckpointSelector
     public CheckpointScore Restore()
     {
         var best = Best ?? throw new InvalidOperationException("no checkpoint was scored: nothing to select");
-        File.Copy(bestPath, Path.Combine(folder, "model.safetensors"), overwrite: true);
+        File.Copy(bestPath, EmbeddedFamily.WeightsPath(folder), overwrite: true);
         return best;
     }
 }

@@ -32,9 +32,11 @@ public abstract class EmbeddedFamily
     public abstract TrainableModel Create(string folder, int seed, AuxiliaryLosses? losses = null);
     /// <summary>Every parameter under the name the family's loader reads (float32, detached).</summary>
     public abstract Dictionary<string, Tensor> CheckpointTensors(nn.Module module);
-    /// <summary>Writes the module's weights as the folder's model.safetensors, under the names the family's loader reads.</summary>
+    /// <summary>The weights file of a model folder, the single-file checkpoint the loaders open.</summary>
+    public static string WeightsPath(string folder) => Path.Combine(folder, Core.Checkpoint.SingleFileName);
+    /// <summary>Writes the module's weights as the folder's <see cref="WeightsPath"/>, under the names the family's loader reads.</summary>
     public void SaveWeights(string folder, nn.Module module) =>
-        Core.SafetensorsWriter.Write(Path.Combine(folder, "model.safetensors"), CheckpointTensors(module), new Dictionary<string, string> { ["format"] = "pt" });
+        Core.SafetensorsWriter.Write(WeightsPath(folder), CheckpointTensors(module), new Dictionary<string, string> { ["format"] = "pt" });
     /// <summary>The folder through the family's real loader, tokenizer attached.</summary>
     public abstract IVisionLanguageModel Load(string folder);
 
