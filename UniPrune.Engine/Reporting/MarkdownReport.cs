@@ -134,7 +134,7 @@ public static class MarkdownReport
     /// Relative drop % of the cells' mean score against vanilla's mean over the same datasets (a dataset without a vanilla
     /// cell is left out of both means); null when nothing compares or vanilla's mean is 0.
     /// </summary>
-    internal static double? DropOfMean(string model, IReadOnlyCollection<ReportRow> cells,
+    private static double? DropOfMean(string model, IReadOnlyCollection<ReportRow> cells,
         IReadOnlyDictionary<(string Model, string Dataset), ReportRow> vanilla)
     {
         var pairs = cells.Where(r => vanilla.ContainsKey((model, r.Cell.Dataset)))
